@@ -1,0 +1,807 @@
+// SPDX-License-Identifier: MIT
+// A concurrent map for read-mostly data, with Go's sync.Map semantics and lock-free reads.
+#pragma once
+
+// Thread safety: every member may be called concurrently from any thread, including from
+// inside a `range` or `visit` callback on the same map. No operation that only reads (`load`,
+// `visit`, `contains`, `range`, and `load_or_store` on a present key) ever takes a lock,
+// spins, waits, or writes a cache line that another reader writes, in any state of the map.
+// A write happens-before every read that observes it. Destroying the map while another thread
+// uses it is undefined, as for any object.
+//
+// Values are immutable once stored: `store` replaces a value, it never edits it. `load`
+// returns a copy. `visit` lends a `const T&` that is valid only until the callback returns;
+// keep no pointer or reference to it (see `visit` for the rules). Destructors of `T` run on
+// writing threads (inside `store`, `erase`, ... of this or another map), never inside a read.
+//
+// Example:
+//
+//     cfgreg::sync_map<std::string, int> ports;
+//     ports.store("http", 80);
+//     if (auto p = ports.load("http")) use(*p);           // lock-free, no allocation
+//     auto [v, loaded] = ports.load_or_store("https", 443);
+//
+// Memory: replaced values, replaced tables and dead entries are reclaimed by the epoch domain
+// of `cfgreg/detail/epoch.hpp`. While no reader stays inside one read for longer than
+// `epoch::limit_wait_ms` (100 ms), the memory that a writing thread has retired but not yet
+// freed stays below `epoch::limit_objects` objects and `epoch::limit_bytes` bytes (counting
+// each value's own heap buffer for strings and vectors), plus one object.
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cfgreg/detail/epoch.hpp"
+
+namespace cfgreg {
+namespace detail {
+
+/// Heap bytes owned by a value, for reclamation accounting.
+template <class T>
+std::size_t owned_bytes(const T&) noexcept {
+    return 0;
+}
+template <class C, class Tr, class A>
+std::size_t owned_bytes(const std::basic_string<C, Tr, A>& s) noexcept {
+    return s.capacity() * sizeof(C);
+}
+template <class U, class A>
+std::size_t owned_bytes(const std::vector<U, A>& v) noexcept {
+    return v.capacity() * sizeof(U);
+}
+
+/// The address stored in an entry whose key was deleted and left out of the dirty list.
+inline constinit std::max_align_t expunged_tag{};
+
+/// Fibonacci hashing turns any hash (identity hashes of integers too) into a table index.
+inline std::size_t slot_index(std::size_t hash, unsigned shift) noexcept {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ull) >>
+                                    shift);
+}
+
+/// Keys that lookups accept: the key type itself, or text when the key is std::string and the
+/// hasher is the standard one (std::hash of a string_view equals that of an equal string).
+template <class Key, class Hash, class KeyEqual, class K>
+concept lookup_key =
+    std::same_as<std::remove_cvref_t<K>, Key> ||
+    (std::same_as<Key, std::string> && std::same_as<Hash, std::hash<std::string>> &&
+     std::same_as<KeyEqual, std::equal_to<std::string>> &&
+     std::convertible_to<const K&, std::string_view>) ||
+    (requires { typename Hash::is_transparent; typename KeyEqual::is_transparent; } &&
+     std::invocable<const Hash&, const K&>);
+
+}  // namespace detail
+
+/// A hash map for many readers and few writers, after Go's `sync.Map`.
+///
+/// Best when keys are written once and read many times, or when threads write disjoint keys.
+/// Updating an existing key is one atomic exchange on its entry; adding a key takes a mutex.
+template <class Key, class T, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>>
+class sync_map {
+    static_assert(std::is_nothrow_destructible_v<T>, "sync_map values must not throw on destroy");
+
+public:
+    using key_type = Key;
+    using mapped_type = T;
+
+    sync_map() : read_(new header{}) {}
+    ~sync_map();
+    sync_map(const sync_map&) = delete;
+    sync_map& operator=(const sync_map&) = delete;
+
+    /// The value stored for `key`, or nothing.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    std::optional<T> load(const K& key) const;
+
+    /// Calls `f(const T&)` with the value stored for `key`, in place, and returns true; returns
+    /// false without calling `f` when the key is absent. The reference is valid only while `f`
+    /// runs: do not keep it, a pointer into it, or a view of it past the call.
+    ///
+    ///     SAFE:   m.visit(k, [&](const std::string& s) { out.append(s); });
+    ///     UNSAFE: m.visit(k, [&](const std::string& s) { view = s; });  // dangles later
+    ///
+    /// `f` may call any member of any map. Memory retired by all writers is held back while `f`
+    /// runs, so keep it short: no blocking, no waiting for other threads.
+    template <class K, class F>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    bool visit(const K& key, F&& f) const;
+
+    /// True when `key` has a value.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    bool contains(const K& key) const {
+        return visit(key, [](const T&) {});
+    }
+
+    /// Sets the value for `key`.
+    void store(const Key& key, T value) { swap_in(key, std::move(value), nullptr); }
+
+    /// Sets the value for `key` and returns the previous one, if any.
+    std::optional<T> exchange(const Key& key, T value) {
+        std::optional<T> previous;
+        swap_in(key, std::move(value), &previous);
+        return previous;
+    }
+
+    /// Returns the present value and true when `key` has one; otherwise stores `value` and
+    /// returns it with false. A present key is answered without locking or allocating.
+    std::pair<T, bool> load_or_store(const Key& key, T value);
+
+    /// Deletes `key` and returns the value it had, if any.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    std::optional<T> load_and_delete(const K& key) {
+        std::optional<T> previous;
+        remove(key, &previous);
+        return previous;
+    }
+
+    /// Deletes `key`, if present.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    void erase(const K& key) {
+        remove(key, nullptr);
+    }
+
+    /// Stores `desired` when the present value equals `expected`; returns whether it did.
+    /// An absent or deleted key never matches.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    bool compare_exchange(const K& key, const T& expected, T desired);
+
+    /// Deletes `key` when its value equals `expected`; returns whether it did.
+    template <class K>
+        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    bool compare_erase(const K& key, const T& expected);
+
+    /// Calls `f(const Key&, const T&)` for each key; `f` returning false stops the walk (`f`
+    /// may also return void). Not a snapshot: each key is visited at most once, with a value
+    /// it had at some moment of the call; keys stored or deleted meanwhile may or may not be
+    /// visited. `f` may call any member of this map, including `range`. The references follow
+    /// the rules of `visit`, and memory reclamation waits for the whole walk.
+    template <class F>
+    void range(F&& f) const;
+
+    /// Deletes every key.
+    void clear();
+
+    /// Moves keys added since the last promotion into the read map now, so that lookups of them
+    /// take one probe instead of two. O(size). Never needed for correctness.
+    void promote();
+
+    /// Number of keys with a value. O(size); a moment's count, not a snapshot.
+    std::size_t size() const {
+        std::size_t n = 0;
+        range([&](const Key&, const T&) { ++n; });
+        return n;
+    }
+
+private:
+    struct node {
+        T value;
+        template <class... A>
+        explicit node(A&&... a) : value(std::forward<A>(a)...) {}
+    };
+
+    // One key. Shared by the read table, the overlay and the dirty list (Go's *entry).
+    struct entry {
+        std::atomic<node*> p;
+        const std::size_t hash;
+        const Key key;
+        entry(std::size_t h, const Key& k, node* n) : p(n), hash(h), key(k) {}
+    };
+
+    struct slot {
+        std::size_t hash;
+        entry* e;
+    };
+
+    // Keys added since the last promotion: open addressing, filled in place under mu_ while
+    // readers probe it (each slot is published by one release store and never changes again).
+    struct overlay {
+        struct oslot {
+            std::atomic<std::size_t> hash{0};
+            std::atomic<entry*> e{nullptr};
+        };
+        explicit overlay(unsigned bits) : shift(64 - bits), slots(std::size_t{1} << bits) {}
+        const unsigned shift;
+        std::size_t count = 0;  // guarded by mu_
+        std::vector<oslot> slots;
+    };
+
+    // What readers load with one acquire: the immutable read table and the overlay.
+    struct header {
+        const slot* slots = empty_slots();
+        unsigned shift = 63;      // table of 2 slots
+        std::size_t count = 0;    // entries in the read table, live or not
+        overlay* added = nullptr; // null when no key was added since the last promotion
+    };
+
+    static const slot* empty_slots() {
+        static constexpr slot none[2] = {};
+        return none;
+    }
+
+    static node* expunged() noexcept { return reinterpret_cast<node*>(&detail::expunged_tag); }
+    static bool holds_value(const node* p) noexcept { return p != nullptr && p != expunged(); }
+
+    template <class K>
+    std::size_t hash_of(const K& key) const {
+        if constexpr (std::same_as<std::remove_cvref_t<K>, Key>) {
+            return hash_(key);
+        } else if constexpr (requires { typename Hash::is_transparent; }) {
+            return hash_(key);
+        } else {
+            return std::hash<std::string_view>{}(std::string_view(key));
+        }
+    }
+    template <class K>
+    bool equal(const Key& stored, const K& key) const {
+        if constexpr (std::same_as<std::remove_cvref_t<K>, Key> ||
+                      requires { typename KeyEqual::is_transparent; }) {
+            return eq_(stored, key);
+        } else {
+            return std::string_view(stored) == std::string_view(key);
+        }
+    }
+
+    template <class K>
+    entry* find(const header* h, std::size_t hash, const K& key) const;
+    template <class K>
+    static entry* find_in(const overlay* o, std::size_t hash, const K& key, const sync_map& m);
+
+    void swap_in(const Key& key, T value, std::optional<T>* previous);
+    template <class K>
+    void remove(const K& key, std::optional<T>* previous);
+
+    std::unique_lock<std::mutex> lock() const {
+        ++detail::epoch::thread_lock_count;
+        return std::unique_lock<std::mutex>(mu_);
+    }
+    const header* current_locked() const { return read_.load(std::memory_order_relaxed); }
+    entry* find_or_add_locked(const Key& key, std::size_t hash, node* n,
+                              std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash,
+                              bool& inserted);
+    bool unexpunge_locked(entry* e);
+    void dirty_locked();
+    void publish_locked(header* h, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+    void add_to_overlay_locked(entry* e,
+                               std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+    void promote_locked(std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+    void note_overlay_hit();
+
+    static void retire_node(node* n) {
+        detail::epoch::retire(n, &delete_node, sizeof(node) + detail::owned_bytes(n->value));
+    }
+    static void retire_all(std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+        for (auto& [p, del] : trash) detail::epoch::retire(p, del, 64);
+    }
+    static void delete_node(void* p) noexcept { delete static_cast<node*>(p); }
+    static void delete_entry(void* p) noexcept {
+        entry* e = static_cast<entry*>(p);
+        node* n = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
+        if (holds_value(n)) delete n;
+        delete e;
+    }
+    static void delete_header(void* p) noexcept { delete static_cast<header*>(p); }
+    static void delete_overlay(void* p) noexcept { delete static_cast<overlay*>(p); }
+    static void delete_slots(void* p) noexcept { delete[] static_cast<slot*>(p); }
+
+    // Invariants (Go's I1-I6, adapted so that reads never lock):
+    //  1. `read_` is replaced only under mu_, by one release store; the header and the slot
+    //     array it points to are immutable; overlay slots are written once, under mu_.
+    //  2. An entry is in at most one of the read table and the overlay of any one header, and
+    //     a key has at most one entry in a header: lookups and `range` see each key once.
+    //  3. Entry states: p == null: deleted; p == expunged(): deleted, not in dirty_ (so
+    //     dirty_valid_ holds); else live. Expunged entries leave that state only under mu_,
+    //     and are added to dirty_ before mu_ is released (unexpunge).
+    //  4. When dirty_valid_, dirty_ lists every non-expunged entry of the read table plus every
+    //     entry of the overlay: promotion builds the next read table from dirty_ alone.
+    //  5. The overlay is non-null only while dirty_valid_. Promotion happens when writers have
+    //     counted dirty_.size() overlay hits (Go's miss rule, counted by writers only since
+    //     readers write nothing) or when the overlay outgrows half the read table.
+    //  6. Reclamation: a replaced header, slot array or overlay, an expunged entry dropped by
+    //     promotion, every entry dropped by `clear`, and every replaced value are retired to the
+    //     epoch domain after mu_ is released; readers reach them only under an epoch guard.
+    alignas(64) std::atomic<const header*> read_;
+    alignas(64) mutable std::mutex mu_;
+    const slot* owned_slots_ = nullptr;  // slot array of the current header; guarded by mu_
+    std::vector<entry*> dirty_;          // guarded by mu_
+    bool dirty_valid_ = false;           // guarded by mu_
+    alignas(64) std::atomic<std::size_t> overlay_hits_{0};  // writers only
+    std::atomic<std::size_t> dirty_size_{0};                // mirror of dirty_.size()
+    [[no_unique_address]] Hash hash_;
+    [[no_unique_address]] KeyEqual eq_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Implementation.
+
+template <class Key, class T, class Hash, class KeyEqual>
+sync_map<Key, T, Hash, KeyEqual>::~sync_map() {
+    const header* h = read_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
+        if (h->slots[i].e != nullptr) delete_entry(h->slots[i].e);
+    }
+    if (h->added != nullptr) {
+        for (auto& s : h->added->slots) {
+            if (entry* e = s.e.load(std::memory_order_relaxed)) delete_entry(e);
+        }
+        delete h->added;
+    }
+    if (owned_slots_ != nullptr) delete[] owned_slots_;
+    delete h;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t hash, const K& key,
+                                               const sync_map& m) -> entry* {
+    const std::size_t mask = o->slots.size() - 1;
+    for (std::size_t i = detail::slot_index(hash, o->shift);; i = (i + 1) & mask) {
+        // Acquire pairs with the release store in add_to_overlay_locked: a visible entry pointer
+        // comes with its slot's hash and the entry's constructed fields.
+        entry* e = o->slots[i].e.load(std::memory_order_acquire);
+        if (e == nullptr) return nullptr;
+        if (o->slots[i].hash.load(std::memory_order_relaxed) == hash && m.equal(e->key, key)) {
+            return e;
+        }
+    }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+auto sync_map<Key, T, Hash, KeyEqual>::find(const header* h, std::size_t hash, const K& key) const
+    -> entry* {
+    const std::size_t mask = (std::size_t{1} << (64 - h->shift)) - 1;
+    for (std::size_t i = detail::slot_index(hash, h->shift);; i = (i + 1) & mask) {
+        const slot& s = h->slots[i];
+        if (s.e == nullptr) break;
+        if (s.hash == hash && equal(s.e->key, key)) return s.e;
+    }
+    return h->added != nullptr ? find_in(h->added, hash, key, *this) : nullptr;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
+    const std::size_t hash = hash_of(key);
+    detail::epoch::guard pin;
+    // Acquire pairs with the release store of publish_locked: the header's tables are visible.
+    const entry* e = find(read_.load(std::memory_order_acquire), hash, key);
+    if (e == nullptr) return std::nullopt;
+    // Acquire pairs with the release half of every exchange/CAS that stored a node.
+    const node* p = e->p.load(std::memory_order_acquire);
+    if (!holds_value(p)) return std::nullopt;
+    return p->value;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K, class F>
+    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key, F&& f) const {
+    const std::size_t hash = hash_of(key);
+    detail::epoch::guard pin;
+    const entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
+    if (e == nullptr) return false;
+    const node* p = e->p.load(std::memory_order_acquire);  // as in load()
+    if (!holds_value(p)) return false;
+    std::forward<F>(f)(p->value);
+    return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class F>
+void sync_map<Key, T, Hash, KeyEqual>::range(F&& f) const {
+    auto call = [&](const entry* e) {
+        const node* p = e->p.load(std::memory_order_acquire);  // as in load()
+        if (!holds_value(p)) return true;
+        if constexpr (std::is_void_v<std::invoke_result_t<F&, const Key&, const T&>>) {
+            f(e->key, p->value);
+            return true;
+        } else {
+            return static_cast<bool>(f(e->key, p->value));
+        }
+    };
+    detail::epoch::guard pin;
+    const header* h = read_.load(std::memory_order_acquire);  // as in load()
+    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
+        if (h->slots[i].e != nullptr && !call(h->slots[i].e)) return;
+    }
+    if (h->added == nullptr) return;
+    for (const auto& s : h->added->slots) {
+        const entry* e = s.e.load(std::memory_order_acquire);  // as in find_in()
+        if (e != nullptr && !call(e)) return;
+    }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::note_overlay_hit() {
+    // Relaxed: the count only decides when to promote; being off by a few is harmless.
+    const std::size_t hits = overlay_hits_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (hits < dirty_size_.load(std::memory_order_relaxed)) return;
+    std::unique_lock<std::mutex> guard(mu_, std::try_to_lock);
+    if (!guard.owns_lock()) return;  // a writer holds mu_; the next hit tries again
+    ++detail::epoch::thread_lock_count;
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    if (current_locked()->added != nullptr) promote_locked(trash);
+    guard.unlock();
+    retire_all(trash);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
+                                               std::optional<T>* previous) {
+    const std::size_t hash = hash_of(key);
+    node* n = new node(std::move(value));
+    node* old = nullptr;
+    bool in_overlay = false;
+    {
+        detail::epoch::guard pin;
+        const header* h = read_.load(std::memory_order_acquire);  // as in load()
+        if (entry* e = find(h, hash, key)) {
+            // Go's trySwap: fails only on an expunged entry, which needs mu_ to revive.
+            node* p = e->p.load(std::memory_order_relaxed);
+            while (p != expunged()) {
+                // acq_rel: release publishes *n; acquire makes *p readable for `previous`.
+                if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed)) {
+                    if (holds_value(p) && previous != nullptr) *previous = p->value;
+                    old = p;
+                    n = nullptr;
+                    in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
+                    break;
+                }
+            }
+        }
+    }
+    if (n == nullptr) {
+        if (holds_value(old)) retire_node(old);
+        if (in_overlay) note_overlay_hit();
+        return;
+    }
+
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    {
+        auto guard = lock();
+        detail::epoch::guard pin;  // entries found here may be retired by a later clear()
+        bool inserted = false;
+        entry* e = find_or_add_locked(key, hash, n, trash, inserted);
+        if (!inserted) {
+            old = e->p.exchange(n, std::memory_order_acq_rel);  // as in the fast path
+            if (holds_value(old) && previous != nullptr) *previous = old->value;
+        }
+    }
+    retire_all(trash);
+    if (holds_value(old)) retire_node(old);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto sync_map<Key, T, Hash, KeyEqual>::find_or_add_locked(
+    const Key& key, std::size_t hash, node* n,
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash, bool& inserted) -> entry* {
+    if (entry* e = find(current_locked(), hash, key)) {
+        unexpunge_locked(e);
+        inserted = false;
+        return e;
+    }
+    // A new key: it joins the dirty list and the overlay (Go: dirty map, amended read).
+    if (!dirty_valid_) dirty_locked();
+    entry* e = new entry(hash, key, n);
+    dirty_.push_back(e);
+    dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
+    add_to_overlay_locked(e, trash);
+    inserted = true;
+    return e;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
+    node* p = expunged();
+    // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
+    if (!e->p.compare_exchange_strong(p, nullptr, std::memory_order_relaxed)) return false;
+    dirty_.push_back(e);
+    dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
+    return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
+    const header* h = current_locked();
+    dirty_.clear();
+    dirty_.reserve(h->count + h->count / 4 + 8);
+    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
+        entry* e = h->slots[i].e;
+        if (e == nullptr) continue;
+        // Go's tryExpungeLocked: a deleted entry becomes expunged and stays out of dirty_.
+        node* p = e->p.load(std::memory_order_relaxed);
+        while (p == nullptr &&
+               !e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) {
+        }
+        if (p != nullptr && p != expunged()) dirty_.push_back(e);
+    }
+    dirty_valid_ = true;
+    dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::publish_locked(
+    header* h, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    const header* old = current_locked();
+    // Release pairs with the acquire loads of read_: the new tables are complete when seen.
+    read_.store(h, std::memory_order_release);
+    trash.emplace_back(const_cast<header*>(old), &delete_header);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
+    entry* e, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    const header* h = current_locked();
+    overlay* o = h->added;
+    if (o == nullptr || (o->count + 1) * 2 > o->slots.size()) {
+        // Grow (or create) the overlay: a new one, published with a new header.
+        const unsigned bits = o == nullptr ? 3 : static_cast<unsigned>(65 - o->shift);
+        overlay* grown = new overlay(bits);
+        const std::size_t mask = grown->slots.size() - 1;
+        auto put = [&](entry* x) {
+            std::size_t i = detail::slot_index(x->hash, grown->shift);
+            while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
+            grown->slots[i].hash.store(x->hash, std::memory_order_relaxed);
+            grown->slots[i].e.store(x, std::memory_order_relaxed);  // published by read_ below
+            ++grown->count;
+        };
+        if (o != nullptr) {
+            for (auto& s : o->slots) {
+                if (entry* x = s.e.load(std::memory_order_relaxed)) put(x);
+            }
+            trash.emplace_back(o, &delete_overlay);
+        }
+        put(e);
+        publish_locked(new header{h->slots, h->shift, h->count, grown}, trash);
+    } else {
+        const std::size_t mask = o->slots.size() - 1;
+        std::size_t i = detail::slot_index(e->hash, o->shift);
+        while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
+        o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
+        o->slots[i].e.store(e, std::memory_order_release);  // pairs with find_in()'s acquire
+        ++o->count;
+    }
+    if (current_locked()->added->count * 2 > std::max<std::size_t>(h->count, 32)) {
+        promote_locked(trash);
+    }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    const header* h = current_locked();
+    if (!dirty_valid_) return;
+
+    // Build the next read table from dirty_ (invariant 4), at most half full.
+    unsigned bits = 1;
+    while ((std::size_t{1} << bits) < dirty_.size() * 2) ++bits;
+    slot* slots = new slot[std::size_t{1} << bits]();
+    const std::size_t mask = (std::size_t{1} << bits) - 1;
+    for (entry* e : dirty_) {
+        std::size_t i = detail::slot_index(e->hash, 64 - bits);
+        while (slots[i].e != nullptr) i = (i + 1) & mask;
+        slots[i] = slot{e->hash, e};
+    }
+
+    // Expunged entries of the old table are in no other structure: retire them with it.
+    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
+        entry* e = h->slots[i].e;
+        if (e != nullptr && e->p.load(std::memory_order_relaxed) == expunged()) {
+            trash.emplace_back(e, &delete_entry);
+        }
+    }
+    if (owned_slots_ != nullptr) trash.emplace_back(const_cast<slot*>(owned_slots_), &delete_slots);
+    if (h->added != nullptr) trash.emplace_back(h->added, &delete_overlay);
+    owned_slots_ = slots;
+    publish_locked(new header{slots, 64 - bits, dirty_.size(), nullptr}, trash);
+
+    dirty_.clear();
+    dirty_valid_ = false;
+    dirty_size_.store(0, std::memory_order_relaxed);
+    overlay_hits_.store(0, std::memory_order_relaxed);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::promote() {
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    {
+        auto guard = lock();
+        if (current_locked()->added != nullptr) promote_locked(trash);
+    }
+    retire_all(trash);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& key, T value) {
+    const std::size_t hash = hash_of(key);
+    node* n = nullptr;
+    // Go's tryLoadOrStore on entry `e`: returns true when it settled the call, filling `out`.
+    auto try_entry = [&](entry* e, std::optional<std::pair<T, bool>>& out) {
+        node* p = e->p.load(std::memory_order_acquire);  // as in load()
+        for (;;) {
+            if (p == expunged()) return false;
+            if (p != nullptr) {
+                out.emplace(p->value, true);
+                return true;
+            }
+            if (n == nullptr) n = new node(std::move(value));
+            // Release publishes *n; on failure, acquire makes the winner's node readable.
+            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+                out.emplace(n->value, false);
+                n = nullptr;
+                return true;
+            }
+        }
+    };
+
+    std::optional<std::pair<T, bool>> out;
+    bool in_overlay = false;
+    {
+        detail::epoch::guard pin;
+        const header* h = read_.load(std::memory_order_acquire);  // as in load()
+        if (entry* e = find(h, hash, key)) {
+            if (try_entry(e, out)) {
+                in_overlay = !out->second && h->added != nullptr &&
+                             find_in(h->added, hash, key, *this) == e;
+            }
+        }
+    }
+    if (!out) {
+        std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+        {
+            auto guard = lock();
+            detail::epoch::guard pin;
+            if (entry* e = find(current_locked(), hash, key)) {
+                unexpunge_locked(e);
+                try_entry(e, out);  // cannot meet expunged() any more: mu_ is held
+            } else {
+                if (n == nullptr) n = new node(std::move(value));
+                bool inserted = false;
+                find_or_add_locked(key, hash, n, trash, inserted);
+                out.emplace(n->value, false);
+                n = nullptr;
+            }
+        }
+        retire_all(trash);
+    }
+    delete n;  // built but never published: no reader can hold it
+    if (in_overlay) note_overlay_hit();
+    return std::move(*out);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* previous) {
+    const std::size_t hash = hash_of(key);
+    node* old = nullptr;
+    bool in_overlay = false;
+    {
+        detail::epoch::guard pin;
+        const header* h = read_.load(std::memory_order_acquire);  // as in load()
+        entry* e = find(h, hash, key);
+        if (e == nullptr) return;  // absent from the read table and the overlay: nothing to do
+        node* p = e->p.load(std::memory_order_relaxed);
+        while (holds_value(p)) {
+            // acq_rel: acquire makes *p readable for `previous`; release orders the delete.
+            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+                if (previous != nullptr) *previous = p->value;
+                old = p;
+                in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
+                break;
+            }
+        }
+    }
+    if (old != nullptr) retire_node(old);
+    if (in_overlay) note_overlay_hit();
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& expected,
+                                                        T desired) {
+    const std::size_t hash = hash_of(key);
+    node* n = nullptr;
+    node* old = nullptr;
+    {
+        detail::epoch::guard pin;  // also rules out ABA: no node read here can be reused
+        entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
+        if (e == nullptr) return false;
+        node* p = e->p.load(std::memory_order_acquire);  // as in load(): *p is compared
+        while (holds_value(p) && p->value == expected) {
+            if (n == nullptr) n = new node(std::move(desired));
+            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+                old = p;
+                n = nullptr;
+                break;
+            }
+        }
+    }
+    delete n;  // never published
+    if (old == nullptr) return false;
+    retire_node(old);
+    return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K>
+    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expected) {
+    const std::size_t hash = hash_of(key);
+    node* old = nullptr;
+    {
+        detail::epoch::guard pin;
+        entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
+        if (e == nullptr) return false;
+        node* p = e->p.load(std::memory_order_acquire);  // as in compare_exchange()
+        while (holds_value(p) && p->value == expected) {
+            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+                old = p;
+                break;
+            }
+        }
+    }
+    if (old == nullptr) return false;
+    retire_node(old);
+    return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::clear() {
+    {
+        detail::epoch::guard pin;
+        const header* h = read_.load(std::memory_order_acquire);  // as in load()
+        if (h->count == 0 && h->added == nullptr) return;  // Go: nothing to clear
+    }
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    {
+        auto guard = lock();
+        const header* h = current_locked();
+        // Every entry is in the read table or the overlay (invariant 4); each is dropped once.
+        for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
+            if (h->slots[i].e != nullptr) trash.emplace_back(h->slots[i].e, &delete_entry);
+        }
+        if (h->added != nullptr) {
+            for (auto& s : h->added->slots) {
+                if (entry* e = s.e.load(std::memory_order_relaxed)) {
+                    trash.emplace_back(e, &delete_entry);
+                }
+            }
+            trash.emplace_back(h->added, &delete_overlay);
+        }
+        if (owned_slots_ != nullptr) {
+            trash.emplace_back(const_cast<slot*>(owned_slots_), &delete_slots);
+        }
+        owned_slots_ = nullptr;
+        publish_locked(new header{}, trash);
+        dirty_.clear();
+        dirty_valid_ = false;
+        dirty_size_.store(0, std::memory_order_relaxed);
+        overlay_hits_.store(0, std::memory_order_relaxed);
+    }
+    retire_all(trash);
+}
+
+}  // namespace cfgreg
