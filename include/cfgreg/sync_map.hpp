@@ -195,12 +195,31 @@ private:
         explicit node(A&&... a) : value(std::forward<A>(a)...) {}
     };
 
-    // One key. Shared by the read table, the overlay and the dirty list (Go's *entry).
+    // One key. Shared by the read table, the overlay and the dirty list (Go's *entry). The
+    // key's first value lives inside the entry (`first`), so that a key stored once is read
+    // from the entry's own cache lines; later values are separate nodes. `first` is destroyed
+    // by the entry's deleter while `p` still points to it, else by a deleter retired when `p`
+    // left it; `parts` counts those two owners of the entry's memory.
     struct entry {
         std::atomic<node*> p;
         const std::size_t hash;
+        std::atomic<unsigned> parts{1};
         const Key key;
-        entry(std::size_t h, const Key& k, node* n) : p(n), hash(h), key(k) {}
+        union {
+            node first;
+        };
+        template <class V>
+        entry(std::size_t h, const Key& k, V&& v)
+            : p(nullptr), hash(h), key(k), first(std::forward<V>(v)) {
+            p.store(&first, std::memory_order_relaxed);  // published with the entry
+        }
+        ~entry() {}  // `first` has its own lifetime (see above)
+    };
+
+    // A value unlinked by a write, to retire once the writer is unpinned.
+    struct replaced {
+        entry* e = nullptr;
+        node* old = nullptr;
     };
 
     struct slot {
@@ -271,9 +290,8 @@ private:
         return std::unique_lock<std::mutex>(mu_);
     }
     const header* current_locked() const { return read_.load(std::memory_order_relaxed); }
-    entry* find_or_add_locked(const Key& key, std::size_t hash, node* n,
-                              std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash,
-                              bool& inserted);
+    entry* add_locked(const Key& key, std::size_t hash, T&& value,
+                      std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
     bool unexpunge_locked(entry* e);
     void dirty_locked();
     void publish_locked(header* h, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
@@ -286,14 +304,45 @@ private:
         detail::epoch::retire(n, &delete_node, sizeof(node) + detail::owned_bytes(n->value));
     }
     static void retire_all(std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
-        for (auto& [p, del] : trash) detail::epoch::retire(p, del, 64);
+        for (auto& [p, del] : trash) detail::epoch::retire(p, del, sizeof(entry));
+    }
+    // Called while pinned, right after `old` was unlinked from `e`.
+    static replaced unlinked(entry* e, node* old) noexcept {
+        if (!holds_value(old)) return {};
+        if constexpr (!std::is_trivially_destructible_v<T>) {
+            // Relaxed: the entry's deleter runs only after this thread unpins (release).
+            if (old == &e->first) e->parts.fetch_add(1, std::memory_order_relaxed);
+        }
+        return {e, old};
+    }
+    // Called once unpinned, so that the retire may collect.
+    static void retire_unlinked(const replaced& r) {
+        if (r.old == nullptr) return;
+        if (r.old != &r.e->first) {
+            retire_node(r.old);
+        } else if constexpr (!std::is_trivially_destructible_v<T>) {
+            detail::epoch::retire(r.e, &destroy_first, detail::owned_bytes(r.e->first.value));
+        }
     }
     static void delete_node(void* p) noexcept { delete static_cast<node*>(p); }
+    static void release_part(entry* e) noexcept {
+        if (e->parts.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
+    }
+    static void destroy_first(void* p) noexcept {
+        entry* e = static_cast<entry*>(p);
+        e->first.~node();
+        release_part(e);
+    }
     static void delete_entry(void* p) noexcept {
         entry* e = static_cast<entry*>(p);
         node* n = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
-        if (holds_value(n)) delete n;
-        delete e;
+        if (n == &e->first) {
+            e->first.~node();
+        } else {
+            if (holds_value(n)) delete n;
+            if constexpr (std::is_trivially_destructible_v<T>) e->first.~node();
+        }
+        release_part(e);
     }
     static void delete_header(void* p) noexcept { delete static_cast<header*>(p); }
     static void delete_overlay(void* p) noexcept { delete static_cast<overlay*>(p); }
@@ -446,8 +495,9 @@ template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                                                std::optional<T>* previous) {
     const std::size_t hash = hash_of(key);
-    node* n = new node(std::move(value));
-    node* old = nullptr;
+    node* n = nullptr;
+    replaced r;
+    bool done = false;
     bool in_overlay = false;
     {
         detail::epoch::guard pin;
@@ -456,20 +506,21 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
             // Go's trySwap: fails only on an expunged entry, which needs mu_ to revive.
             node* p = e->p.load(std::memory_order_relaxed);
             while (p != expunged()) {
+                if (n == nullptr) n = new node(std::move(value));
                 // acq_rel: release publishes *n; acquire makes *p readable for `previous`.
                 if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
                     if (holds_value(p) && previous != nullptr) *previous = p->value;
-                    old = p;
-                    n = nullptr;
+                    r = unlinked(e, p);
+                    done = true;
                     in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                     break;
                 }
             }
         }
     }
-    if (n == nullptr) {
-        if (holds_value(old)) retire_node(old);
+    if (done) {
+        retire_unlinked(r);
         if (in_overlay) note_overlay_hit();
         return;
     }
@@ -477,34 +528,33 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
     std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
     {
         auto guard = lock();
-        detail::epoch::guard pin;  // entries found here may be retired by a later clear()
-        bool inserted = false;
-        entry* e = find_or_add_locked(key, hash, n, trash, inserted);
-        if (!inserted) {
-            old = e->p.exchange(n, std::memory_order_acq_rel);  // as in the fast path
+        detail::epoch::guard pin;  // nodes read here may be replaced by lock-free writers
+        if (entry* e = find(current_locked(), hash, key)) {
+            unexpunge_locked(e);
+            if (n == nullptr) n = new node(std::move(value));
+            node* old = e->p.exchange(n, std::memory_order_acq_rel);  // as in the fast path
             if (holds_value(old) && previous != nullptr) *previous = old->value;
+            r = unlinked(e, old);
+            n = nullptr;
+        } else {
+            add_locked(key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
         }
     }
+    delete n;  // its value moved into a new entry; the node itself was never published
     retire_all(trash);
-    if (holds_value(old)) retire_node(old);
+    retire_unlinked(r);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto sync_map<Key, T, Hash, KeyEqual>::find_or_add_locked(
-    const Key& key, std::size_t hash, node* n,
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash, bool& inserted) -> entry* {
-    if (entry* e = find(current_locked(), hash, key)) {
-        unexpunge_locked(e);
-        inserted = false;
-        return e;
-    }
-    // A new key: it joins the dirty list and the overlay (Go: dirty map, amended read).
+auto sync_map<Key, T, Hash, KeyEqual>::add_locked(
+    const Key& key, std::size_t hash, T&& value,
+    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) -> entry* {
+    // A new key joins the dirty list and the overlay (Go: the dirty map, an amended read map).
     if (!dirty_valid_) dirty_locked();
-    entry* e = new entry(hash, key, n);
+    entry* e = new entry(hash, key, std::move(value));
     dirty_.push_back(e);
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
     add_to_overlay_locked(e, trash);
-    inserted = true;
     return e;
 }
 
@@ -674,16 +724,14 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
                 unexpunge_locked(e);
                 try_entry(e, out);  // cannot meet expunged() any more: mu_ is held
             } else {
-                if (n == nullptr) n = new node(std::move(value));
-                bool inserted = false;
-                find_or_add_locked(key, hash, n, trash, inserted);
-                out.emplace(n->value, false);
-                n = nullptr;
+                entry* added = add_locked(
+                    key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
+                out.emplace(added->first.value, false);
             }
         }
         retire_all(trash);
     }
-    delete n;  // built but never published: no reader can hold it
+    delete n;  // never published (its value may have moved into a new entry)
     if (in_overlay) note_overlay_hit();
     return std::move(*out);
 }
@@ -692,7 +740,7 @@ template <class Key, class T, class Hash, class KeyEqual>
 template <class K>
 void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* previous) {
     const std::size_t hash = hash_of(key);
-    node* old = nullptr;
+    replaced r;
     bool in_overlay = false;
     {
         detail::epoch::guard pin;
@@ -705,13 +753,13 @@ void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* pr
             if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
                                            std::memory_order_relaxed)) {
                 if (previous != nullptr) *previous = p->value;
-                old = p;
+                r = unlinked(e, p);
                 in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                 break;
             }
         }
     }
-    if (old != nullptr) retire_node(old);
+    retire_unlinked(r);
     if (in_overlay) note_overlay_hit();
 }
 
@@ -722,7 +770,7 @@ bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& e
                                                         T desired) {
     const std::size_t hash = hash_of(key);
     node* n = nullptr;
-    node* old = nullptr;
+    replaced r;
     {
         detail::epoch::guard pin;  // also rules out ABA: no node read here can be reused
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
@@ -732,15 +780,15 @@ bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& e
             if (n == nullptr) n = new node(std::move(desired));
             if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                old = p;
+                r = unlinked(e, p);
                 n = nullptr;
                 break;
             }
         }
     }
     delete n;  // never published
-    if (old == nullptr) return false;
-    retire_node(old);
+    if (r.old == nullptr) return false;
+    retire_unlinked(r);
     return true;
 }
 
@@ -749,7 +797,7 @@ template <class K>
     requires detail::lookup_key<Key, Hash, KeyEqual, K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expected) {
     const std::size_t hash = hash_of(key);
-    node* old = nullptr;
+    replaced r;
     {
         detail::epoch::guard pin;
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
@@ -758,13 +806,13 @@ bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expe
         while (holds_value(p) && p->value == expected) {
             if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                old = p;
+                r = unlinked(e, p);
                 break;
             }
         }
     }
-    if (old == nullptr) return false;
-    retire_node(old);
+    if (r.old == nullptr) return false;
+    retire_unlinked(r);
     return true;
 }
 

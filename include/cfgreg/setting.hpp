@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// `setting<T>`: a typed handle on one key whose reads cost about one atomic load.
+#pragma once
+
+// Thread safety: `setting<T>::get` may be called from any number of threads concurrently with
+// every registry operation; it never locks, never hashes, never allocates for word-sized
+// types, and returns a value the key had at some moment at or after the handle was made.
+// Copies of a handle share one slot. Assigning to or destroying one handle object while
+// another thread uses that same object needs external synchronization, as for any object.
+// A handle may outlive its registry; it then keeps the last value it saw.
+//
+// Invariants of `detail::setting_slot<T>`:
+//  1. Only the registry writes a slot, under the registry's write mutex, in `update`; readers
+//     only load.
+//  2. Word-sized trivially copyable `T` lives in `word_`: readers do one acquire load that
+//     pairs with the writer's release store.
+//  3. Any other `T` lives behind `ptr_`, never null. The writer publishes a new object with a
+//     release store (paired with the reader's acquire load) and hands the old one to the epoch
+//     domain; a reader copies the object while pinned, so it is freed only after every reader
+//     that could hold it has unpinned.
+//  4. `state_` is the outcome of the last conversion (0, missing, type mismatch, out of range).
+//     It is advisory: a reader may see it one update ahead of or behind the value.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "cfgreg/detail/epoch.hpp"
+#include "cfgreg/value.hpp"
+
+namespace cfgreg {
+
+class registry;
+
+namespace detail {
+
+/// What the registry sees of a slot: refreshed with the key's new effective value (or null
+/// when the key has none) every time that value changes.
+class slot_base {
+public:
+    virtual ~slot_base() = default;
+    virtual void update(const value* v) noexcept = 0;
+};
+
+template <class T>
+inline constexpr bool stored_in_word = std::is_trivially_copyable_v<T> && sizeof(T) <= 8 &&
+                                       std::atomic<T>::is_always_lock_free;
+
+template <class T>
+class setting_slot final : public slot_base {
+public:
+    explicit setting_slot(T fallback) : fallback_(std::move(fallback)) {
+        if constexpr (stored_in_word<T>) {
+            word_.store(fallback_, std::memory_order_relaxed);  // not yet shared
+        } else {
+            ptr_.store(new T(fallback_), std::memory_order_relaxed);  // not yet shared
+        }
+    }
+
+    ~setting_slot() override {
+        // No reader remains: every reader holds a shared_ptr to this slot (invariant 3).
+        if constexpr (!stored_in_word<T>) delete ptr_.load(std::memory_order_relaxed);
+    }
+
+    T get() const {
+        if constexpr (stored_in_word<T>) {
+            return word_.load(std::memory_order_acquire);  // pairs with update()'s release store
+        } else {
+            epoch::guard pin;
+            // Acquire pairs with update()'s release store: the pointee is fully built.
+            return *ptr_.load(std::memory_order_acquire);
+        }
+    }
+
+    errc state() const noexcept {
+        // Relaxed: advisory only (invariant 4).
+        return static_cast<errc>(state_.load(std::memory_order_relaxed));
+    }
+
+    void update(const value* v) noexcept override {
+        try {
+            if (v == nullptr) {
+                publish(fallback_, errc::missing);
+                return;
+            }
+            auto converted = convert<T>(*v);
+            if (converted) {
+                publish(std::move(*converted), errc{});
+            } else {
+                publish(fallback_, converted.error().code);
+            }
+        } catch (...) {
+            publish_fallback_noexcept();
+        }
+    }
+
+private:
+    void publish(T next, errc state) {
+        state_.store(static_cast<std::uint8_t>(state), std::memory_order_relaxed);  // advisory
+        if constexpr (stored_in_word<T>) {
+            word_.store(next, std::memory_order_release);  // pairs with get()'s acquire load
+        } else {
+            T* fresh = new T(std::move(next));
+            // Release pairs with get()'s acquire load; the old object goes to the epoch domain.
+            T* old = ptr_.exchange(fresh, std::memory_order_acq_rel);
+            epoch::retire(old, &destroy, sizeof(T));
+        }
+    }
+
+    void publish_fallback_noexcept() noexcept {
+        if constexpr (stored_in_word<T>) {
+            word_.store(fallback_, std::memory_order_release);  // pairs with get()
+        }
+        // Otherwise keep the previous object: allocation just failed.
+    }
+
+    static void destroy(void* p) noexcept { delete static_cast<T*>(p); }
+
+    const T fallback_;
+    std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(errc::missing)};
+    struct empty {};
+    [[no_unique_address]] std::conditional_t<stored_in_word<T>, std::atomic<T>, empty> word_{};
+    [[no_unique_address]] std::conditional_t<stored_in_word<T>, empty, std::atomic<T*>> ptr_{};
+};
+
+}  // namespace detail
+
+/// A typed handle on one key, made by `registry::setting<T>(key, fallback)`. `get()` returns
+/// the key's effective value converted to `T`, or the fallback while the key is missing or
+/// does not convert; it follows every later change (set, unset, reload, delete and re-add).
+///
+///     SAFE:   auto port = reg.setting<int>("server.port", 8080);   // once, at start-up
+///             for (;;) serve(port.get());                          // hot path
+///     UNSAFE: for (;;) serve(reg.setting<int>("server.port", 8080).get());  // locks each time
+template <class T>
+class setting {
+public:
+    /// The current value (or the fallback). Word-sized trivially copyable types: one atomic
+    /// load; others: an epoch pin plus a copy of `T`.
+    T get() const { return slot_->get(); }
+    T operator*() const { return get(); }
+
+    /// Why `get` returns the fallback: `errc::missing`, `type_mismatch` or `out_of_range`;
+    /// `errc{}` (zero) when it returns the key's value.
+    errc state() const noexcept { return slot_->state(); }
+
+    /// The canonical key this handle follows.
+    const std::string& key() const noexcept { return *key_; }
+
+private:
+    friend class registry;
+    setting(std::shared_ptr<detail::setting_slot<T>> slot, std::shared_ptr<const std::string> key)
+        : slot_(std::move(slot)), key_(std::move(key)) {}
+
+    std::shared_ptr<detail::setting_slot<T>> slot_;
+    std::shared_ptr<const std::string> key_;
+};
+
+}  // namespace cfgreg

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// An immutable view of every effective value of a registry at one generation.
+#pragma once
+
+// Thread safety: a `snapshot` is immutable. Any number of threads may read one snapshot or
+// copies of it concurrently, while the registry keeps changing; the snapshot never changes.
+// Copying one costs a reference-count increment. References obtained from a snapshot (entries,
+// keys, values) stay valid as long as that snapshot or a copy of it is alive.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cfgreg/error.hpp"
+#include "cfgreg/key_path.hpp"
+#include "cfgreg/value.hpp"
+
+namespace cfgreg {
+
+/// The layers of a registry, lowest precedence first.
+enum class layer : std::uint8_t { defaults, file, env, runtime };
+
+/// "defaults", "file", "env" or "runtime".
+const char* to_string(layer l) noexcept;
+
+/// Output formats of `dump`. `json` is plain JSON (date-times as strings); `tagged_json`
+/// keeps every TOML type, in the notation of the toml-test suite
+/// (`{"type": "integer", "value": "42"}`).
+enum class dump_format : std::uint8_t { toml, json, tagged_json };
+
+/// One effective leaf: a scalar, an empty array or an empty table, with its provenance.
+struct snapshot_entry {
+    key_path path;
+    value val;
+    cfgreg::layer from = layer::defaults;
+    source_position where;  ///< file and line for files; layer or variable name otherwise
+    bool secret = false;    ///< marked secret; `dump` and `describe` never print `val`
+};
+
+namespace detail {
+
+/// The shared state behind snapshots; entries sorted by `key_path` order.
+struct snapshot_state {
+    std::uint64_t generation = 0;
+    std::vector<snapshot_entry> entries;
+    std::vector<key_path> secrets;
+
+    /// The first entry at or under `prefix`, or `entries.end()`.
+    std::vector<snapshot_entry>::const_iterator lower_bound(const key_path& prefix) const;
+    /// The leaf at `path`, a composite assembled from the leaves under it, or `missing`.
+    result<value> lookup(const key_path& path) const;
+    /// True when `path` or an ancestor is marked secret.
+    bool is_secret(const key_path& path) const;
+};
+
+}  // namespace detail
+
+/// Every effective value at one generation, in key order (see `key_path`'s ordering).
+///
+///     cfgreg::snapshot s = reg.snapshot();
+///     for (const cfgreg::snapshot_entry& e : s) print(e.path.str(), e.val.to_toml());
+///     auto port = s.get<int>("server.port");   // the same generation as every other read
+class snapshot {
+public:
+    using const_iterator = std::vector<snapshot_entry>::const_iterator;
+
+    /// An empty snapshot at generation 0.
+    snapshot();
+    explicit snapshot(std::shared_ptr<const detail::snapshot_state> state)
+        : state_(std::move(state)) {}
+
+    /// The registry's generation when this was taken; it grows by one with every change.
+    std::uint64_t generation() const noexcept { return state_->generation; }
+    std::size_t size() const noexcept { return state_->entries.size(); }
+    bool empty() const noexcept { return state_->entries.empty(); }
+    const_iterator begin() const noexcept { return state_->entries.begin(); }
+    const_iterator end() const noexcept { return state_->entries.end(); }
+
+    /// The leaf at `key`, or the array or table assembled from the leaves under it; fails
+    /// with `missing` or `invalid_key`.
+    result<value> lookup(std::string_view key) const;
+
+    /// `key` converted to `T`; failures as in `registry::read`.
+    template <class T>
+    result<T> read(std::string_view key) const {
+        auto v = lookup(key);
+        if (!v) return v.error();
+        auto out = convert<T>(*v);
+        if (!out) return annotate(key, out.error());
+        return out;
+    }
+
+    template <class T>
+    std::optional<T> get(std::string_view key) const {
+        auto r = read<T>(key);
+        if (!r) return std::nullopt;
+        return std::move(*r);
+    }
+
+    /// Canonical keys of the leaves at or under `prefix` (all leaves for ""), in key order.
+    std::vector<std::string> keys(std::string_view prefix = {}) const;
+
+    /// True when `key` or one of its ancestors is marked secret.
+    bool is_secret(std::string_view key) const;
+
+    /// The configuration as text; secret values print as the string "<secret>" unless
+    /// `reveal_secrets` is set.
+    std::string dump(dump_format format = dump_format::toml, bool reveal_secrets = false) const;
+
+private:
+    failure annotate(std::string_view key, failure f) const;
+
+    std::shared_ptr<const detail::snapshot_state> state_;
+};
+
+}  // namespace cfgreg
