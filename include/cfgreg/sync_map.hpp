@@ -29,9 +29,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <new>
@@ -63,6 +65,60 @@ std::size_t owned_bytes(const std::vector<U, A>& v) noexcept {
 
 /// The address stored in an entry whose key was deleted and left out of the dirty list.
 inline constinit std::max_align_t expunged_tag{};
+
+/// The hash the map uses for text keys with the default hasher: inlined, and cheaper than
+/// libstdc++'s out-of-line murmur hash for the short keys of configuration paths. Reads every
+/// byte as part of an 8-byte word and mixes each pair of words with a 64x64->128-bit multiply.
+inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
+    __extension__ using u128 = unsigned __int128;
+    const u128 r = static_cast<u128>(a) * b;
+    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+inline std::uint64_t load_word(const char* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline std::size_t text_hash(std::string_view s) noexcept {
+    constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
+    constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
+    constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t seed = k0 ^ n;
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    if (n >= 8) {
+        for (; n > 16; n -= 16, p += 16) {
+            seed = mix(load_word(p) ^ k1, load_word(p + 8) ^ seed);
+        }
+        a = load_word(p);              // first and last 8 bytes of what remains;
+        b = load_word(p + n - 8);      // they overlap when fewer than 16 bytes remain
+    } else if (n >= 4) {
+        std::uint32_t lo;
+        std::uint32_t hi;
+        std::memcpy(&lo, p, 4);
+        std::memcpy(&hi, p + n - 4, 4);
+        a = lo;
+        b = hi;
+    } else if (n > 0) {
+        a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+            (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
+            static_cast<unsigned char>(p[n - 1]);
+    }
+    return static_cast<std::size_t>(mix(k2 ^ n, mix(a ^ k1, b ^ seed)));
+}
+
+/// Equality of text keys, inlined for the short keys of configuration paths.
+inline bool text_equal(std::string_view a, std::string_view b) noexcept {
+    const std::size_t n = a.size();
+    if (n != b.size()) return false;
+    if (n >= 8 && n <= 16) {
+        return ((load_word(a.data()) ^ load_word(b.data())) |
+                (load_word(a.data() + n - 8) ^ load_word(b.data() + n - 8))) == 0;
+    }
+    return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
+}
 
 /// Fibonacci hashing turns any hash (identity hashes of integers too) into a table index.
 inline std::size_t slot_index(std::size_t hash, unsigned shift) noexcept {
@@ -222,9 +278,12 @@ private:
         node* old = nullptr;
     };
 
-    struct slot {
-        std::size_t hash;
-        entry* e;
+    // The read table is an array of groups; a group of four slots fills one cache line, and a
+    // lookup compares the four hashes of its home group without branching on each one.
+    static constexpr int group_width = 4;
+    struct alignas(64) group {
+        std::size_t hash[group_width];
+        entry* e[group_width];
     };
 
     // Keys added since the last promotion: open addressing, filled in place under mu_ while
@@ -242,37 +301,47 @@ private:
 
     // What readers load with one acquire: the immutable read table and the overlay.
     struct header {
-        const slot* slots = empty_slots();
-        unsigned shift = 63;      // table of 2 slots
-        std::size_t count = 0;    // entries in the read table, live or not
-        overlay* added = nullptr; // null when no key was added since the last promotion
+        const group* groups = empty_groups();
+        unsigned shift = 63;       // 64 - log2(number of groups)
+        std::size_t count = 0;     // entries in the read table, live or not
+        overlay* added = nullptr;  // null when no key was added since the last promotion
     };
 
-    static const slot* empty_slots() {
-        static constexpr slot none[2] = {};
+    static const group* empty_groups() {
+        static constexpr group none[2] = {};
         return none;
+    }
+    // Calls f(entry*) for every entry of the read table of `h`.
+    template <class F>
+    static bool for_each_in_table(const header* h, F&& f) {
+        for (std::size_t g = 0, n = std::size_t{1} << (64 - h->shift); g < n; ++g) {
+            for (int k = 0; k < group_width; ++k) {
+                if (h->groups[g].e[k] != nullptr && !f(h->groups[g].e[k])) return false;
+            }
+        }
+        return true;
     }
 
     static node* expunged() noexcept { return reinterpret_cast<node*>(&detail::expunged_tag); }
     static bool holds_value(const node* p) noexcept { return p != nullptr && p != expunged(); }
 
+    // Text keys with the default hasher use detail::text_hash for keys and views alike.
+    static constexpr bool text_keys = std::same_as<Key, std::string> &&
+                                      std::same_as<Hash, std::hash<std::string>>;
     template <class K>
     std::size_t hash_of(const K& key) const {
-        if constexpr (std::same_as<std::remove_cvref_t<K>, Key>) {
-            return hash_(key);
-        } else if constexpr (requires { typename Hash::is_transparent; }) {
-            return hash_(key);
+        if constexpr (text_keys) {
+            return detail::text_hash(std::string_view(key));
         } else {
-            return std::hash<std::string_view>{}(std::string_view(key));
+            return hash_(key);
         }
     }
     template <class K>
     bool equal(const Key& stored, const K& key) const {
-        if constexpr (std::same_as<std::remove_cvref_t<K>, Key> ||
-                      requires { typename KeyEqual::is_transparent; }) {
-            return eq_(stored, key);
+        if constexpr (text_keys && std::same_as<KeyEqual, std::equal_to<std::string>>) {
+            return detail::text_equal(stored, std::string_view(key));
         } else {
-            return std::string_view(stored) == std::string_view(key);
+            return eq_(stored, key);
         }
     }
 
@@ -346,7 +415,7 @@ private:
     }
     static void delete_header(void* p) noexcept { delete static_cast<header*>(p); }
     static void delete_overlay(void* p) noexcept { delete static_cast<overlay*>(p); }
-    static void delete_slots(void* p) noexcept { delete[] static_cast<slot*>(p); }
+    static void delete_groups(void* p) noexcept { delete[] static_cast<group*>(p); }
 
     // Invariants (Go's I1-I6, adapted so that reads never lock):
     //  1. `read_` is replaced only under mu_, by one release store; the header and the slot
@@ -366,7 +435,7 @@ private:
     //     epoch domain after mu_ is released; readers reach them only under an epoch guard.
     alignas(64) std::atomic<const header*> read_;
     alignas(64) mutable std::mutex mu_;
-    const slot* owned_slots_ = nullptr;  // slot array of the current header; guarded by mu_
+    const group* owned_groups_ = nullptr;  // groups of the current header; guarded by mu_
     std::vector<entry*> dirty_;          // guarded by mu_
     bool dirty_valid_ = false;           // guarded by mu_
     alignas(64) std::atomic<std::size_t> overlay_hits_{0};  // writers only
@@ -381,16 +450,17 @@ private:
 template <class Key, class T, class Hash, class KeyEqual>
 sync_map<Key, T, Hash, KeyEqual>::~sync_map() {
     const header* h = read_.load(std::memory_order_relaxed);
-    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
-        if (h->slots[i].e != nullptr) delete_entry(h->slots[i].e);
-    }
+    for_each_in_table(h, [](entry* e) {
+        delete_entry(e);
+        return true;
+    });
     if (h->added != nullptr) {
         for (auto& s : h->added->slots) {
             if (entry* e = s.e.load(std::memory_order_relaxed)) delete_entry(e);
         }
         delete h->added;
     }
-    if (owned_slots_ != nullptr) delete[] owned_slots_;
+    delete[] owned_groups_;
     delete h;
 }
 
@@ -412,13 +482,20 @@ auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t has
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <class K>
-auto sync_map<Key, T, Hash, KeyEqual>::find(const header* h, std::size_t hash, const K& key) const
+[[gnu::always_inline]] inline auto sync_map<Key, T, Hash, KeyEqual>::find(const header* h,
+                                                                        std::size_t hash,
+                                                                        const K& key) const
     -> entry* {
     const std::size_t mask = (std::size_t{1} << (64 - h->shift)) - 1;
     for (std::size_t i = detail::slot_index(hash, h->shift);; i = (i + 1) & mask) {
-        const slot& s = h->slots[i];
-        if (s.e == nullptr) break;
-        if (s.hash == hash && equal(s.e->key, key)) return s.e;
+        const group& g = h->groups[i];
+        unsigned match = 0;
+        for (int k = 0; k < group_width; ++k) match |= unsigned{g.hash[k] == hash} << k;
+        for (; match != 0; match &= match - 1) {
+            entry* e = g.e[std::countr_zero(match)];
+            if (e != nullptr && equal(e->key, key)) return e;
+        }
+        if (g.e[group_width - 1] == nullptr) break;  // groups fill in order: not full, so absent
     }
     return h->added != nullptr ? find_in(h->added, hash, key, *this) : nullptr;
 }
@@ -467,10 +544,7 @@ void sync_map<Key, T, Hash, KeyEqual>::range(F&& f) const {
     };
     detail::epoch::guard pin;
     const header* h = read_.load(std::memory_order_acquire);  // as in load()
-    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
-        if (h->slots[i].e != nullptr && !call(h->slots[i].e)) return;
-    }
-    if (h->added == nullptr) return;
+    if (!for_each_in_table(h, call) || h->added == nullptr) return;
     for (const auto& s : h->added->slots) {
         const entry* e = s.e.load(std::memory_order_acquire);  // as in find_in()
         if (e != nullptr && !call(e)) return;
@@ -573,16 +647,15 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
     const header* h = current_locked();
     dirty_.clear();
     dirty_.reserve(h->count + h->count / 4 + 8);
-    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
-        entry* e = h->slots[i].e;
-        if (e == nullptr) continue;
+    for_each_in_table(h, [&](entry* e) {
         // Go's tryExpungeLocked: a deleted entry becomes expunged and stays out of dirty_.
         node* p = e->p.load(std::memory_order_relaxed);
         while (p == nullptr &&
                !e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) {
         }
         if (p != nullptr && p != expunged()) dirty_.push_back(e);
-    }
+        return true;
+    });
     dirty_valid_ = true;
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
 }
@@ -620,7 +693,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
             trash.emplace_back(o, &delete_overlay);
         }
         put(e);
-        publish_locked(new header{h->slots, h->shift, h->count, grown}, trash);
+        publish_locked(new header{h->groups, h->shift, h->count, grown}, trash);
     } else {
         const std::size_t mask = o->slots.size() - 1;
         std::size_t i = detail::slot_index(e->hash, o->shift);
@@ -640,28 +713,33 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
     const header* h = current_locked();
     if (!dirty_valid_) return;
 
-    // Build the next read table from dirty_ (invariant 4), at most half full.
+    // Build the next read table from dirty_ (invariant 4), its slots at most half full.
     unsigned bits = 1;
-    while ((std::size_t{1} << bits) < dirty_.size() * 2) ++bits;
-    slot* slots = new slot[std::size_t{1} << bits]();
+    while ((std::size_t{1} << bits) * group_width < dirty_.size() * 2) ++bits;
+    group* groups = new group[std::size_t{1} << bits]();
     const std::size_t mask = (std::size_t{1} << bits) - 1;
     for (entry* e : dirty_) {
         std::size_t i = detail::slot_index(e->hash, 64 - bits);
-        while (slots[i].e != nullptr) i = (i + 1) & mask;
-        slots[i] = slot{e->hash, e};
+        while (groups[i].e[group_width - 1] != nullptr) i = (i + 1) & mask;
+        int k = 0;
+        while (groups[i].e[k] != nullptr) ++k;
+        groups[i].hash[k] = e->hash;
+        groups[i].e[k] = e;
     }
 
     // Expunged entries of the old table are in no other structure: retire them with it.
-    for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
-        entry* e = h->slots[i].e;
-        if (e != nullptr && e->p.load(std::memory_order_relaxed) == expunged()) {
+    for_each_in_table(h, [&](entry* e) {
+        if (e->p.load(std::memory_order_relaxed) == expunged()) {
             trash.emplace_back(e, &delete_entry);
         }
+        return true;
+    });
+    if (owned_groups_ != nullptr) {
+        trash.emplace_back(const_cast<group*>(owned_groups_), &delete_groups);
     }
-    if (owned_slots_ != nullptr) trash.emplace_back(const_cast<slot*>(owned_slots_), &delete_slots);
     if (h->added != nullptr) trash.emplace_back(h->added, &delete_overlay);
-    owned_slots_ = slots;
-    publish_locked(new header{slots, 64 - bits, dirty_.size(), nullptr}, trash);
+    owned_groups_ = groups;
+    publish_locked(new header{groups, 64 - bits, dirty_.size(), nullptr}, trash);
 
     dirty_.clear();
     dirty_valid_ = false;
@@ -828,9 +906,10 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
         auto guard = lock();
         const header* h = current_locked();
         // Every entry is in the read table or the overlay (invariant 4); each is dropped once.
-        for (std::size_t i = 0, n = std::size_t{1} << (64 - h->shift); i < n; ++i) {
-            if (h->slots[i].e != nullptr) trash.emplace_back(h->slots[i].e, &delete_entry);
-        }
+        for_each_in_table(h, [&](entry* e) {
+            trash.emplace_back(e, &delete_entry);
+            return true;
+        });
         if (h->added != nullptr) {
             for (auto& s : h->added->slots) {
                 if (entry* e = s.e.load(std::memory_order_relaxed)) {
@@ -839,10 +918,10 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
             }
             trash.emplace_back(h->added, &delete_overlay);
         }
-        if (owned_slots_ != nullptr) {
-            trash.emplace_back(const_cast<slot*>(owned_slots_), &delete_slots);
+        if (owned_groups_ != nullptr) {
+            trash.emplace_back(const_cast<group*>(owned_groups_), &delete_groups);
         }
-        owned_slots_ = nullptr;
+        owned_groups_ = nullptr;
         publish_locked(new header{}, trash);
         dirty_.clear();
         dirty_valid_ = false;
