@@ -18,7 +18,7 @@ namespace cfgreg {
 
 /// What went wrong. Reads produce `missing`, `type_mismatch` and `out_of_range`; loading
 /// produces `parse_error` and `io_error`; `invalid_key` and `invalid_argument` report bad input
-/// to any member.
+/// to any member; `rejected`, `callback_failed` and `watch_degraded` reach the error handler.
 enum class errc : std::uint8_t {
     missing = 1,       ///< no value at the key (in any layer)
     type_mismatch,     ///< a value exists, but its TOML type does not convert to the request
@@ -27,6 +27,9 @@ enum class errc : std::uint8_t {
     io_error,          ///< a file could not be read
     invalid_key,       ///< the key path is not valid TOML key syntax
     invalid_argument,  ///< any other unusable argument
+    rejected,          ///< a validator rejected a candidate configuration
+    callback_failed,   ///< a subscriber's callback threw
+    watch_degraded,    ///< file watching fell back to polling
 };
 
 /// A short lower-case name of `code` ("missing", "type mismatch", ...).
