@@ -6,16 +6,26 @@ namespace cfgreg {
 
 const char* to_string(errc code) noexcept {
     switch (code) {
-    case errc::missing: return "missing";
-    case errc::type_mismatch: return "type mismatch";
-    case errc::out_of_range: return "out of range";
-    case errc::parse_error: return "parse error";
-    case errc::io_error: return "i/o error";
-    case errc::invalid_key: return "invalid key";
-    case errc::invalid_argument: return "invalid argument";
-    case errc::rejected: return "rejected";
-    case errc::callback_failed: return "callback failed";
-    case errc::watch_degraded: return "watch degraded";
+        case errc::missing:
+            return "missing";
+        case errc::type_mismatch:
+            return "type mismatch";
+        case errc::out_of_range:
+            return "out of range";
+        case errc::parse_error:
+            return "parse error";
+        case errc::io_error:
+            return "i/o error";
+        case errc::invalid_key:
+            return "invalid key";
+        case errc::invalid_argument:
+            return "invalid argument";
+        case errc::rejected:
+            return "rejected";
+        case errc::callback_failed:
+            return "callback failed";
+        case errc::watch_degraded:
+            return "watch degraded";
     }
     return "unknown error";
 }

@@ -51,7 +51,7 @@ struct source_position {
 /// that are documented to throw. `what()` reads "source:line:column: message" when the
 /// position is known.
 class error : public std::runtime_error {
-public:
+  public:
     error(errc code, std::string message, source_position where = {});
 
     errc code() const noexcept { return code_; }
@@ -59,7 +59,7 @@ public:
     const std::string& message() const noexcept { return message_; }
     const source_position& where() const noexcept { return where_; }
 
-private:
+  private:
     errc code_;
     std::string message_;
     source_position where_;
@@ -76,7 +76,7 @@ struct failure {
 /// `*r`; or call `value()`, which throws `cfgreg::error` on failure.
 template <class T>
 class result {
-public:
+  public:
     result(T v) : state_(std::in_place_index<0>, std::move(v)) {}
     result(failure f) : state_(std::in_place_index<1>, std::move(f)) {}
 
@@ -110,7 +110,7 @@ public:
     /// The failure's code, or `errc{}` (zero) when there is a value.
     errc code() const noexcept { return has_value() ? errc{} : error().code; }
 
-private:
+  private:
     void throw_if_failed() const {
         if (!has_value()) {
             const failure& f = error();

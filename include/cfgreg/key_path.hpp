@@ -23,10 +23,10 @@ namespace cfgreg {
 /// keys as basic strings, indices as `[n]` with no separator before them. Parsing any
 /// spelling and printing gives that text, so `a . "b"`, `'a'.b` and `a.b` are one key.
 class key_path {
-public:
+  public:
     /// One step of a path.
     class segment {
-    public:
+      public:
         static segment key(std::string name) { return segment(std::move(name), 0, false); }
         static segment at(std::size_t index) { return segment({}, index, true); }
 
@@ -40,7 +40,7 @@ public:
         friend std::strong_ordering operator<=>(const segment& a, const segment& b) noexcept;
         friend bool operator==(const segment& a, const segment& b) noexcept = default;
 
-    private:
+      private:
         segment(std::string name, std::size_t index, bool is_index)
             : name_(std::move(name)), index_(index), is_index_(is_index) {}
 
@@ -89,7 +89,7 @@ public:
         return a.text_ == b.text_;
     }
 
-private:
+  private:
     void append_text(const segment& s);
 
     std::vector<segment> segments_;

@@ -47,18 +47,17 @@ class function_ref;
 
 template <class R, class... A>
 class function_ref<R(A...)> {
-public:
+  public:
     template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref>)
-    function_ref(F&& f) noexcept  // NOLINT: implicit by design
-        : object_(const_cast<void*>(static_cast<const void*>(&f))),
-          call_([](void* o, A... a) -> R {
+    requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref>) function_ref(F&& f)
+    noexcept  // NOLINT: implicit by design
+        : object_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, A... a) -> R {
               return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...);
           }) {}
 
     R operator()(A... a) const { return call_(object_, std::forward<A>(a)...); }
 
-private:
+  private:
     void* object_;
     R (*call_)(void*, A...);
 };
@@ -74,8 +73,8 @@ struct description {
         std::optional<value> val;  ///< empty when the key is secret
     };
 
-    std::string key;      ///< canonical
-    bool found = false;   ///< the key has an effective value (a leaf, array or table)
+    std::string key;     ///< canonical
+    bool found = false;  ///< the key has an effective value (a leaf, array or table)
     bool secret = false;
     std::optional<layer_value> effective;  ///< the winning layer (leaves only)
     std::vector<layer_value> shadowed;     ///< lower layers' values for the same key, highest first
@@ -92,7 +91,7 @@ struct description {
 /// layers; a scalar or an array in a higher layer replaces the whole subtree at its key (so an
 /// array from a later file replaces an earlier file's array instead of merging element-wise).
 class registry {
-public:
+  public:
     registry();
     ~registry();
     registry(const registry&) = delete;
@@ -206,7 +205,7 @@ public:
     /// Private state; defined in src/registry_impl.hpp.
     struct impl;
 
-private:
+  private:
     bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
     result<value> lookup_composite(std::string_view key) const;
     failure annotate(std::string_view key, failure f) const;

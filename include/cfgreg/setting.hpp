@@ -41,18 +41,26 @@ namespace detail {
 /// What the registry sees of a slot: refreshed with the key's new effective value (or null
 /// when the key has none) every time that value changes.
 class slot_base {
-public:
+  public:
     virtual ~slot_base() = default;
     virtual void update(const value* v) noexcept = 0;
 };
 
 template <class T>
-inline constexpr bool stored_in_word = std::is_trivially_copyable_v<T> && sizeof(T) <= 8 &&
-                                       std::atomic<T>::is_always_lock_free;
+constexpr bool fits_in_word() {
+    if constexpr (std::is_trivially_copyable_v<T> && sizeof(T) <= 8) {
+        return std::atomic<T>::is_always_lock_free;
+    } else {
+        return false;
+    }
+}
+
+template <class T>
+inline constexpr bool stored_in_word = fits_in_word<T>();
 
 template <class T>
 class setting_slot final : public slot_base {
-public:
+  public:
     explicit setting_slot(T fallback) : fallback_(std::move(fallback)) {
         if constexpr (stored_in_word<T>) {
             word_.store(fallback_, std::memory_order_relaxed);  // not yet shared
@@ -98,7 +106,7 @@ public:
         }
     }
 
-private:
+  private:
     void publish(T next, errc state) {
         state_.store(static_cast<std::uint8_t>(state), std::memory_order_relaxed);  // advisory
         if constexpr (stored_in_word<T>) {
@@ -138,7 +146,7 @@ private:
 ///     UNSAFE: for (;;) serve(reg.setting<int>("server.port", 8080).get());  // locks each time
 template <class T>
 class setting {
-public:
+  public:
     /// The current value (or the fallback). Word-sized trivially copyable types: one atomic
     /// load; others: an epoch pin plus a copy of `T`.
     T get() const { return slot_->get(); }
@@ -151,7 +159,7 @@ public:
     /// The canonical key this handle follows.
     const std::string& key() const noexcept { return *key_; }
 
-private:
+  private:
     friend class registry;
     setting(std::shared_ptr<detail::setting_slot<T>> slot, std::shared_ptr<const std::string> key)
         : slot_(std::move(slot)), key_(std::move(key)) {}

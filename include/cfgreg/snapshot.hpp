@@ -64,7 +64,7 @@ struct snapshot_state {
 ///     for (const cfgreg::snapshot_entry& e : s) print(e.path.str(), e.val.to_toml());
 ///     auto port = s.get<int>("server.port");   // the same generation as every other read
 class snapshot {
-public:
+  public:
     using const_iterator = std::vector<snapshot_entry>::const_iterator;
 
     /// An empty snapshot at generation 0.
@@ -110,7 +110,7 @@ public:
     /// `reveal_secrets` is set.
     std::string dump(dump_format format = dump_format::toml, bool reveal_secrets = false) const;
 
-private:
+  private:
     failure annotate(std::string_view key, failure f) const;
 
     std::shared_ptr<const detail::snapshot_state> state_;

@@ -87,16 +87,16 @@ using table = std::vector<std::pair<std::string, value>>;
 
 /// One TOML value. Default-constructed, it is an empty table.
 class value {
-public:
+  public:
     value();
     value(bool b) : data_(b) {}
     value(std::int64_t i) : data_(i) {}
     /// Any other integral type is widened to 64 bits; unsigned values above INT64_MAX throw
     /// `cfgreg::error` with `errc::out_of_range` (TOML integers are signed 64-bit).
     template <class I>
-        requires(std::is_integral_v<I> && !std::is_same_v<I, bool> &&
-                 !std::is_same_v<I, std::int64_t>)
-    value(I i) : data_(checked_integer(i)) {}
+    requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, std::int64_t>)
+        value(I i)
+        : data_(checked_integer(i)) {}
     value(double d) : data_(d) {}
     value(float f) : data_(static_cast<double>(f)) {}
     value(std::string s) : data_(std::move(s)) {}
@@ -149,7 +149,7 @@ public:
     /// become strings in TOML's notation, and `nan`/`inf` become the strings "nan", "inf".
     std::string to_json() const;
 
-private:
+  private:
     template <class I>
     static std::int64_t checked_integer(I i) {
         if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
@@ -160,8 +160,7 @@ private:
     }
 
     std::variant<bool, std::int64_t, double, std::string, offset_date_time, local_date_time,
-                 local_date, local_time, std::shared_ptr<const array>,
-                 std::shared_ptr<const table>>
+                 local_date, local_time, std::shared_ptr<const array>, std::shared_ptr<const table>>
         data_;
 };
 
@@ -230,7 +229,8 @@ template <class I>
 struct converter<I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>> {
     static result<I> from(const value& v) {
         const std::int64_t* i = v.as_integer();
-        if (i == nullptr) return detail::mismatch(v, "integer (" + detail::integer_label<I>() + ")");
+        if (i == nullptr)
+            return detail::mismatch(v, "integer (" + detail::integer_label<I>() + ")");
         if (!std::in_range<I>(*i))
             return detail::out_of_range("integer does not fit in " + detail::integer_label<I>());
         return static_cast<I>(*i);
@@ -250,7 +250,8 @@ struct converter<F, std::enable_if_t<std::is_floating_point_v<F>>> {
         }
         if constexpr (sizeof(F) < sizeof(double)) {
             const double limit = static_cast<double>(std::numeric_limits<F>::max());
-            if (d == d && (d > limit || d < -limit) && d != std::numeric_limits<double>::infinity() &&
+            if (d == d && (d > limit || d < -limit) &&
+                d != std::numeric_limits<double>::infinity() &&
                 d != -std::numeric_limits<double>::infinity())
                 return detail::out_of_range("float does not fit in a 32-bit float");
         }
@@ -303,8 +304,7 @@ struct converter<std::chrono::year_month_day> {
     static result<std::chrono::year_month_day> from(const value& v) {
         const local_date* d = v.as_local_date();
         if (d == nullptr) return detail::mismatch(v, "local date");
-        return std::chrono::year_month_day{std::chrono::year{d->year},
-                                           std::chrono::month{d->month},
+        return std::chrono::year_month_day{std::chrono::year{d->year}, std::chrono::month{d->month},
                                            std::chrono::day{d->day}};
     }
 };
@@ -338,8 +338,8 @@ struct converter<std::chrono::local_time<D>> {
         const local_date_time* p = v.as_local_date_time();
         if (p == nullptr) return detail::mismatch(v, "local date-time");
         using namespace std::chrono;
-        const auto days_part = local_days{year_month_day{year{p->date.year}, month{p->date.month},
-                                                         day{p->date.day}}};
+        const auto days_part =
+            local_days{year_month_day{year{p->date.year}, month{p->date.month}, day{p->date.day}}};
         const auto exact = days_part + hours{p->time.hour} + minutes{p->time.minute} +
                            seconds{p->time.second} + nanoseconds{p->time.nanosecond};
         const auto cast = time_point_cast<D>(exact);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds the benchmarks (Release, build-bench/), runs every bench/bench_*.cpp program with JSON
+# output, and writes BENCHMARKS.md and its chart with scripts/bench_report.py.
+#
+#   scripts/bench.sh [Google Benchmark flags, e.g. --benchmark_filter=read/]
+#
+# Environment: CFGREG_BENCH_REPETITIONS (default 3), CFGREG_BENCH_MIN_TIME (seconds per run,
+# default 0.05), CXX (compiler, when build-bench/ is first configured; default g++).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=$root/build-bench
+results=$build_dir/results
+
+"$root/scripts/install-deps.sh" --bench
+
+CXX=${CXX:-g++} cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCFGREG_BUILD_BENCH=ON -DCFGREG_BUILD_TESTS=OFF -DCFGREG_BUILD_EXAMPLES=OFF \
+    -DCFGREG_BUILD_CLI=OFF
+cmake --build "$build_dir"
+
+rm -rf "$results"
+mkdir -p "$results"
+for program in "$build_dir"/bench/bench_*; do
+    [[ -f $program && -x $program ]] || continue
+    name=$(basename "$program")
+    echo "== $name"
+    # Repetitions are interleaved at random, so that a slow spell of the machine spreads over
+    # every map instead of landing on one; ratios are taken between medians of the same run.
+    "$program" \
+        --benchmark_repetitions="${CFGREG_BENCH_REPETITIONS:-3}" \
+        --benchmark_min_time="${CFGREG_BENCH_MIN_TIME:-0.05}" \
+        --benchmark_enable_random_interleaving=true \
+        --benchmark_display_aggregates_only=true \
+        --benchmark_out="$results/$name.json" --benchmark_out_format=json \
+        "$@"
+done
+
+python3 "$root/scripts/bench_report.py" --out "$root/BENCHMARKS.md" \
+    --chart "$root/bench/read_threads.png" --min-time "${CFGREG_BENCH_MIN_TIME:-0.05}" \
+    "$results"/*.json
+echo "bench.sh: wrote BENCHMARKS.md and bench/read_threads.png"

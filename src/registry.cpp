@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+// The registry: layers, the single write path, lock-free reads, env loading and describe.
+#include "registry_impl.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "toml_io.hpp"
+
+extern char** environ;
+
+namespace cfgreg {
+
+using detail::change;
+using detail::change_set;
+using detail::layer_content;
+using detail::published_state;
+using detail::snapshot_state;
+
+namespace {
+
+using effective_map = std::map<key_path, snapshot_entry>;
+
+void delete_published(void* p) noexcept {
+    delete static_cast<const published_state*>(p);
+}
+
+void erase_subtree(effective_map& e, const key_path& root) {
+    auto it = e.lower_bound(root);
+    while (it != e.end() && it->first.starts_with(root))
+        it = e.erase(it);
+}
+
+void erase_ancestors(effective_map& e, const key_path& path) {
+    key_path prefix;
+    for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+        const auto& seg = path[i];
+        if (seg.is_index())
+            prefix.push_index(seg.index());
+        else
+            prefix.push_key(seg.name());
+        e.erase(prefix);
+    }
+}
+
+bool has_descendant(const effective_map& e, const key_path& path) {
+    auto it = e.upper_bound(path);
+    return it != e.end() && it->first.starts_with(path);
+}
+
+bool is_empty_table(const value& v) {
+    const table* t = v.as_table();
+    return t != nullptr && t->empty();
+}
+
+/// The effective leaves of `layers` (lowest first): each layer's roots clear the subtrees
+/// they replace, each leaf clears the scalars on its ancestors, then the leaf goes in.
+effective_map compute_effective(const std::vector<layer_content>& layers) {
+    effective_map e;
+    for (const layer_content& l : layers) {
+        for (const key_path& root : l.roots) {
+            erase_subtree(e, root);
+            erase_ancestors(e, root);
+        }
+        for (const auto& [path, leaf] : l.leaves) {
+            erase_ancestors(e, path);
+            if (is_empty_table(leaf.val) && has_descendant(e, path)) continue;
+            e.insert_or_assign(path, snapshot_entry{path, leaf.val, l.kind, leaf.where, false});
+        }
+    }
+    return e;
+}
+
+bool same_entry_value(const snapshot_entry& a, const snapshot_entry& b) {
+    return a.val.same_as(b.val);
+}
+
+std::string quoted_key(std::string_view key) {
+    return "key `" + std::string(key) + "`";
+}
+
+}  // namespace
+
+const char* to_string(layer l) noexcept {
+    switch (l) {
+        case layer::defaults:
+            return "defaults";
+        case layer::file:
+            return "file";
+        case layer::env:
+            return "env";
+        case layer::runtime:
+            return "runtime";
+    }
+    return "unknown";
+}
+
+// ---- impl ----------------------------------------------------------------------------------
+
+registry::impl::impl() : current(new published_state{std::make_shared<snapshot_state>()}) {}
+
+registry::impl::~impl() {
+    // No reader remains (destroying a registry in use is undefined), so no pin is needed.
+    delete current.load(std::memory_order_relaxed);
+}
+
+layer_content registry::impl::layer_copy_locked(layer kind, const std::string& name) const {
+    for (const layer_content& l : layers)
+        if (l.kind == kind && l.name == name) return l;
+    layer_content fresh;
+    fresh.kind = kind;
+    fresh.name = name;
+    return fresh;
+}
+
+std::optional<value> registry::impl::handle_value(const snapshot_state& state,
+                                                  const key_path& path) {
+    auto v = state.lookup(path);
+    if (!v) return std::nullopt;
+    return std::move(*v);
+}
+
+result<change_set> registry::impl::commit_locked(layer kind, const std::string& name,
+                                                 std::optional<layer_content> content) {
+    // Candidate layers: replace in place, append after the last layer of the same kind, or
+    // drop the layer.
+    std::vector<layer_content> candidate = layers;
+    auto same = std::find_if(candidate.begin(), candidate.end(), [&](const layer_content& l) {
+        return l.kind == kind && l.name == name;
+    });
+    if (same != candidate.end()) {
+        if (content)
+            *same = std::move(*content);
+        else
+            candidate.erase(same);
+    } else if (content) {
+        auto after = std::find_if(candidate.begin(), candidate.end(),
+                                  [&](const layer_content& l) { return l.kind > kind; });
+        candidate.insert(after, std::move(*content));
+    }
+
+    // New effective state and the change set against the current one.
+    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    std::shared_ptr<const snapshot_state> before = old_published->state;
+    effective_map effective = compute_effective(candidate);
+    auto next = std::make_shared<snapshot_state>();
+    next->generation = before->generation + 1;
+    next->secrets = secrets;
+    next->entries.reserve(effective.size());
+    for (auto& [path, entry] : effective)
+        next->entries.push_back(std::move(entry));
+    for (snapshot_entry& entry : next->entries)
+        entry.secret = next->is_secret(entry.path);
+
+    change_set cs;
+    cs.before = before;
+    cs.generation = next->generation;
+    auto o = before->entries.begin();
+    auto n = next->entries.begin();
+    while (o != before->entries.end() || n != next->entries.end()) {
+        if (n == next->entries.end() || (o != before->entries.end() && o->path < n->path)) {
+            cs.changes.push_back({change::kind::removed, &*o++, nullptr});
+        } else if (o == before->entries.end() || n->path < o->path) {
+            cs.changes.push_back({change::kind::added, nullptr, &*n++});
+        } else {
+            if (!same_entry_value(*o, *n)) cs.changes.push_back({change::kind::changed, &*o, &*n});
+            ++o;
+            ++n;
+        }
+    }
+    cs.after = next;
+
+    if (validate_hook) {
+        if (auto rejected = validate_hook(cs)) return std::move(*rejected);
+    }
+
+    // Apply: layers, then the map (the dirty path), then the snapshot, then handles.
+    layers = std::move(candidate);
+    if (cs.changes.empty()) {
+        // Provenance may still have moved (same value from another layer or line): publish
+        // the new state under the old generation so describe and dumps stay exact.
+        next->generation = before->generation;
+        cs.generation = before->generation;
+    } else {
+        bool added = false;
+        for (const change& c : cs.changes) {
+            if (c.after != nullptr) {
+                leaves.store(c.after->path.str(), c.after->val);
+                added = added || c.before == nullptr;
+            } else {
+                leaves.erase(c.before->path.str());
+            }
+        }
+        if (added) leaves.promote();  // new keys readable in one probe, without the lock
+    }
+    // Release pairs with readers' acquire load in `pinned_state`; the old holder is freed
+    // once no pinned reader can hold it (invariant 3).
+    current.store(new published_state{next}, std::memory_order_release);
+    detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
+                          sizeof(published_state));
+    generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
+
+    // Handles on a changed key or on any ancestor of one.
+    std::set<key_path> touched;
+    for (const change& c : cs.changes) {
+        key_path prefix;
+        for (const auto& seg : c.path().segments()) {
+            if (seg.is_index())
+                prefix.push_index(seg.index());
+            else
+                prefix.push_key(seg.name());
+            if (slots.count(prefix) != 0) touched.insert(prefix);
+        }
+    }
+    for (const key_path& path : touched) {
+        auto& list = slots[path];
+        const std::optional<value> v = handle_value(*next, path);
+        std::erase_if(list, [&](const std::weak_ptr<detail::slot_base>& w) {
+            auto slot = w.lock();
+            if (!slot) return true;
+            slot->update(v ? &*v : nullptr);
+            return false;
+        });
+        if (list.empty()) slots.erase(path);
+    }
+    return cs;
+}
+
+void registry::impl::after_commit(const change_set& changes) const {
+    if (after_commit_hook && !changes.changes.empty()) after_commit_hook(changes);
+}
+
+void registry::impl::republish_secrets_locked() {
+    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    auto next = std::make_shared<snapshot_state>(*old_published->state);
+    next->secrets = secrets;
+    for (snapshot_entry& entry : next->entries)
+        entry.secret = next->is_secret(entry.path);
+    current.store(new published_state{next}, std::memory_order_release);  // as in commit
+    detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
+                          sizeof(published_state));
+}
+
+// ---- registry: reading -----------------------------------------------------------------------
+
+registry::registry() : impl_(std::make_unique<impl>()) {}
+registry::~registry() = default;
+
+registry& registry::global() {
+    static registry* instance = new registry();  // never destroyed: handles may outlive main
+    return *instance;
+}
+
+namespace {
+
+/// Runs `f(state)` on the current state while pinned.
+template <class F>
+auto with_state(const registry::impl& m, F&& f) {
+    detail::epoch::guard pin;
+    // Acquire pairs with the release store in commit_locked: the state is fully built.
+    const published_state* p = m.current.load(std::memory_order_acquire);
+    return f(*p->state);
+}
+
+}  // namespace
+
+bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const {
+    const auto call = [&](const value& v) { f(v); };
+    // The text as given is tried first: if it equals some key's canonical text, it is that
+    // key (canonical text parses back to the same segments), so a hit is always right.
+    if (impl_->leaves.visit(key, call)) return true;
+    auto path = key_path::parse(key);
+    if (!path || path->str() == key) return false;
+    return impl_->leaves.visit(path->str(), call);
+}
+
+result<value> registry::lookup_composite(std::string_view key) const {
+    auto path = key_path::parse(key);
+    if (!path) return path.error();
+    return with_state(*impl_, [&](const snapshot_state& s) { return s.lookup(*path); });
+}
+
+failure registry::annotate(std::string_view key, failure f) const {
+    auto path = key_path::parse(key);
+    const std::string canonical = path ? path->str() : std::string(key);
+    f.message = quoted_key(canonical) + ": " + f.message;
+    if (!path) return f;
+    with_state(*impl_, [&](const snapshot_state& s) {
+        auto it = s.lower_bound(*path);
+        if (it != s.entries.end() && it->path == *path) f.where = it->where;
+        return 0;
+    });
+    return f;
+}
+
+bool registry::contains(std::string_view key) const {
+    if (visit_leaf(key, [](const value&) {})) return true;
+    return lookup_composite(key).has_value();
+}
+
+std::vector<std::string> registry::keys(std::string_view prefix) const {
+    return snapshot().keys(prefix);
+}
+
+cfgreg::snapshot registry::snapshot() const {
+    detail::epoch::guard pin;
+    // Acquire pairs with the release store in commit_locked; the copy keeps the state alive.
+    return cfgreg::snapshot(impl_->current.load(std::memory_order_acquire)->state);
+}
+
+std::uint64_t registry::generation() const noexcept {
+    return impl_->generation.load(std::memory_order_relaxed);  // invariant 4
+}
+
+bool registry::is_secret(std::string_view key) const {
+    return snapshot().is_secret(key);
+}
+
+std::string registry::dump(dump_format format, bool reveal_secrets) const {
+    return snapshot().dump(format, reveal_secrets);
+}
+
+std::shared_ptr<const std::string> registry::attach_slot(std::string_view key,
+                                                         std::shared_ptr<detail::slot_base> slot) {
+    key_path path(key);  // throws errc::invalid_key
+    auto canonical = std::make_shared<const std::string>(path.str());
+
+    // Registration and the first update happen under the write mutex, so no commit can slip
+    // between them (invariant 5).
+    std::lock_guard lock(impl_->write_mu);
+    const std::optional<value> v = impl::handle_value(impl_->state_locked(), path);
+    slot->update(v ? &*v : nullptr);
+    impl_->slots[path].push_back(slot);
+    return canonical;
+}
+
+// ---- registry: writing -----------------------------------------------------------------------
+
+namespace {
+
+/// Runs one commit under the write mutex, then the after-commit hook without it.
+template <class F>
+status locked_commit(registry::impl& m, F&& build) {
+    change_set cs;
+    {
+        std::lock_guard lock(m.write_mu);
+        result<change_set> r = build();
+        if (!r) return r.error();
+        cs = std::move(*r);
+    }
+    m.after_commit(cs);
+    return std::monostate{};
+}
+
+status commit_document(registry::impl& m, result<detail::document> doc, const std::string& name) {
+    if (!doc) return doc.error();
+    layer_content content;
+    content.kind = layer::file;
+    content.name = name;
+    for (detail::leaf& l : doc->leaves)
+        content.leaves.insert_or_assign(std::move(l.path),
+                                        detail::stored_leaf{std::move(l.val), std::move(l.where)});
+    content.roots.insert(doc->roots.begin(), doc->roots.end());
+    return locked_commit(m, [&] { return m.commit_locked(layer::file, name, std::move(content)); });
+}
+
+/// Puts `v` at `path` into `content`, replacing what the layer had at and under `path`.
+void put(layer_content& content, const key_path& path, const value& v,
+         const source_position& where) {
+    auto it = content.leaves.lower_bound(path);
+    while (it != content.leaves.end() && it->first.starts_with(path))
+        it = content.leaves.erase(it);
+    std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });
+    std::vector<detail::leaf> flat;
+    detail::flatten(path, v, where, flat);
+    for (detail::leaf& l : flat)
+        content.leaves.insert_or_assign(std::move(l.path), detail::stored_leaf{l.val, l.where});
+    content.roots.insert(path);
+}
+
+}  // namespace
+
+status registry::load_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return failure{errc::io_error, "cannot open file", source_position{path.string(), 0, 0}};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return failure{errc::io_error, "cannot read file", source_position{path.string(), 0, 0}};
+    }
+    const std::string name = path.string();
+    return commit_document(*impl_, detail::parse_toml(text.str(), name), name);
+}
+
+status registry::load_string(std::string_view text, std::string_view name) {
+    return commit_document(*impl_, detail::parse_toml(text, name), std::string(name));
+}
+
+namespace {
+
+std::string upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+/// `server.port` -> "SERVER__PORT", `servers[1].host` -> "SERVERS__1__HOST".
+std::string env_spelling(const key_path& path) {
+    std::string out;
+    for (const auto& seg : path.segments()) {
+        if (!out.empty()) out += "__";
+        out += seg.is_index() ? std::to_string(seg.index()) : upper(seg.name());
+    }
+    return out;
+}
+
+}  // namespace
+
+status registry::load_env(std::string_view prefix) {
+    std::vector<std::pair<std::string, std::string>> vars;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        std::string_view entry(*e);
+        const std::size_t eq = entry.find('=');
+        if (eq == std::string_view::npos) continue;
+        vars.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    }
+    return load_env(prefix, vars);
+}
+
+status registry::load_env(std::string_view prefix,
+                          const std::vector<std::pair<std::string, std::string>>& variables) {
+    if (prefix.empty()) return failure{errc::invalid_argument, "empty environment prefix", {}};
+    const std::string head = std::string(prefix) + "__";
+    return locked_commit(*impl_, [&]() -> result<change_set> {
+        // Existing keys, by their environment spelling; ambiguous spellings map to nothing.
+        std::unordered_map<std::string, std::optional<key_path>> known;
+        for (const snapshot_entry& e : impl_->state_locked().entries) {
+            for (key_path p = e.path; !p.empty(); p = p.parent()) {
+                auto [it, inserted] = known.try_emplace(env_spelling(p), p);
+                if (!inserted && it->second && *it->second != p) it->second.reset();
+            }
+        }
+
+        layer_content content;
+        content.kind = layer::env;
+        content.name = head;
+        for (const auto& [name, text] : variables) {
+            if (name.size() <= head.size() || name.compare(0, head.size(), head) != 0) continue;
+            const std::string rest = name.substr(head.size());
+            std::optional<key_path> path;
+            if (auto it = known.find(upper(rest)); it != known.end() && it->second) {
+                path = it->second;
+            } else {
+                key_path p;
+                bool ok = true;
+                for (std::size_t start = 0;;) {
+                    const std::size_t sep = rest.find("__", start);
+                    const std::string seg = rest.substr(start, sep - start);
+                    ok = ok && !seg.empty();
+                    p.push_key(lower(seg));
+                    if (sep == std::string::npos) break;
+                    start = sep + 2;
+                }
+                if (ok) path = std::move(p);
+            }
+            if (!path) continue;
+            auto literal = detail::parse_toml_literal(text);
+            const value v = literal ? std::move(*literal) : value(text);
+            put(content, *path, v, source_position{name, 0, 0});
+        }
+        return impl_->commit_locked(layer::env, head, std::move(content));
+    });
+}
+
+namespace {
+
+status set_in_layer(registry::impl& m, layer kind, std::string_view key, value v) {
+    auto path = key_path::parse(key);
+    if (!path) return path.error();
+    if (path->empty()) {
+        if (!v.is_table())
+            return failure{errc::invalid_argument, "only a table can be set at the root", {}};
+    }
+    const std::string name = to_string(kind);
+    return locked_commit(m, [&] {
+        layer_content content = m.layer_copy_locked(kind, name);
+        put(content, *path, v, source_position{name, 0, 0});
+        return m.commit_locked(kind, name, std::move(content));
+    });
+}
+
+}  // namespace
+
+status registry::set_default(std::string_view key, value v) {
+    return set_in_layer(*impl_, layer::defaults, key, std::move(v));
+}
+
+status registry::set(std::string_view key, value v) {
+    return set_in_layer(*impl_, layer::runtime, key, std::move(v));
+}
+
+status registry::unset(std::string_view key) {
+    auto path = key_path::parse(key);
+    if (!path) return path.error();
+    const std::string name = to_string(layer::runtime);
+    return locked_commit(*impl_, [&] {
+        layer_content content = impl_->layer_copy_locked(layer::runtime, name);
+        auto it = content.leaves.lower_bound(*path);
+        while (it != content.leaves.end() && it->first.starts_with(*path))
+            it = content.leaves.erase(it);
+        std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(*path); });
+        return impl_->commit_locked(layer::runtime, name, std::move(content));
+    });
+}
+
+status registry::mark_secret(std::string_view key) {
+    auto path = key_path::parse(key);
+    if (!path) return path.error();
+    std::lock_guard lock(impl_->write_mu);
+    if (std::find(impl_->secrets.begin(), impl_->secrets.end(), *path) == impl_->secrets.end()) {
+        impl_->secrets.push_back(*path);
+        impl_->republish_secrets_locked();
+    }
+    return std::monostate{};
+}
+
+description registry::describe(std::string_view key) const {
+    description d;
+    auto path = key_path::parse(key);
+    d.key = path ? path->str() : std::string(key);
+    if (!path) return d;
+
+    std::lock_guard lock(impl_->write_mu);
+    const snapshot_state& s = impl_->state_locked();
+    d.secret = s.is_secret(*path);
+    d.found = s.lookup(*path).has_value();
+    auto it = s.lower_bound(*path);
+    const bool is_leaf = it != s.entries.end() && it->path == *path;
+    if (is_leaf) {
+        d.effective = description::layer_value{it->from, it->where, std::nullopt};
+        if (!d.secret) d.effective->val = it->val;
+    }
+    // Every layer's own leaf at this key, highest layer first, except the winner itself.
+    bool skipped_winner = false;
+    for (auto l = impl_->layers.rbegin(); l != impl_->layers.rend(); ++l) {
+        auto leaf = l->leaves.find(*path);
+        if (leaf == l->leaves.end()) continue;
+        if (is_leaf && !skipped_winner && l->kind == it->from && leaf->second.where == it->where) {
+            skipped_winner = true;
+            continue;
+        }
+        description::layer_value shadowed{l->kind, leaf->second.where, std::nullopt};
+        if (!d.secret) shadowed.val = leaf->second.val;
+        d.shadowed.push_back(std::move(shadowed));
+    }
+    return d;
+}
+
+std::string description::to_string() const {
+    std::string out = key;
+    if (!found) return out + ": not set\n";
+    const auto show = [&](const layer_value& lv) {
+        std::string line = lv.val ? lv.val->to_toml() : std::string("<secret>");
+        line += "  (";
+        line += cfgreg::to_string(lv.from);
+        const std::string where = lv.where.to_string();
+        if (!where.empty() && where != cfgreg::to_string(lv.from)) line += ", " + where;
+        line += ')';
+        return line;
+    };
+    if (effective) {
+        out += " = " + show(*effective) + '\n';
+    } else {
+        out += ": a table or array; describe its leaves\n";
+    }
+    for (const layer_value& lv : shadowed)
+        out += "  shadows " + show(lv) + '\n';
+    return out;
+}
+
+}  // namespace cfgreg

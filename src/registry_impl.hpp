@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+// Private state of `cfgreg::registry` and its single write path.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cfgreg/registry.hpp"
+#include "cfgreg/sync_map.hpp"
+
+namespace cfgreg::detail {
+
+/// A leaf as one layer holds it.
+struct stored_leaf {
+    value val;
+    source_position where;
+};
+
+/// The content of one layer: its leaves and the subtrees it replaces in lower layers.
+struct layer_content {
+    layer kind = layer::defaults;
+    std::string name;  ///< file path or string name, env prefix, "defaults" or "runtime"
+    std::map<key_path, stored_leaf> leaves;
+    std::set<key_path> roots;
+};
+
+/// One effective value that a commit adds, changes or removes.
+struct change {
+    enum class kind : std::uint8_t { added, changed, removed };
+    kind what = kind::added;
+    const snapshot_entry* before = nullptr;  ///< into `change_set::before`; null when added
+    const snapshot_entry* after = nullptr;   ///< into `change_set::after`; null when removed
+    const key_path& path() const { return after != nullptr ? after->path : before->path; }
+};
+
+/// Everything one commit did, at the generation it produced. Holds both states, so the
+/// entry pointers stay valid as long as the change set lives.
+struct change_set {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const snapshot_state> before;
+    std::shared_ptr<const snapshot_state> after;
+    std::vector<change> changes;
+};
+
+/// What readers load with one acquire: the current snapshot state.
+struct published_state {
+    std::shared_ptr<const snapshot_state> state;
+};
+
+}  // namespace cfgreg::detail
+
+namespace cfgreg {
+
+// Invariants:
+//  1. `write_mu` guards `layers`, `slots`, `secrets` and the hooks, and serializes every write
+//     to `leaves`, `current` and `generation`. Nothing else locks; readers never touch it.
+//  2. After each commit, `leaves` holds exactly the leaves of `current`'s state (each at its
+//     canonical text), except while that commit is between its first store and its publish;
+//     during that window a reader may see some keys new and others old, never a torn value.
+//  3. `current` is never null. A writer publishes a new `published_state` with a release
+//     store (paired with readers' acquire loads) and retires the old one through the epoch
+//     domain; readers dereference it only while pinned, so none sees it freed.
+//  4. `generation` equals `current`'s state's generation after every commit; it is written
+//     only under `write_mu` and read relaxed (a stale count is only a stale count).
+//  5. Every live `setting` slot registered under key K was updated with K's effective value
+//     of the latest commit before `write_mu` was released.
+struct registry::impl {
+    impl();
+    ~impl();
+
+    /// The single write path. Replaces (or, with `content == nullopt`, removes) the layer
+    /// of kind `kind` named `name`, computes the new effective values and the change set,
+    /// runs `validate_hook`, then applies the change set to `leaves`, publishes the new
+    /// snapshot, bumps `generation` and refreshes handles. Precondition: `write_mu` held.
+    /// Returns the change set (empty when nothing changed), or the hook's rejection.
+    result<detail::change_set> commit_locked(layer kind, const std::string& name,
+                                             std::optional<detail::layer_content> content);
+
+    /// Runs the after-commit hook; call it with `write_mu` released.
+    void after_commit(const detail::change_set& changes) const;
+
+    /// The current state; precondition: `write_mu` held (or the caller is pinned).
+    const detail::snapshot_state& state_locked() const {
+        return *current.load(std::memory_order_relaxed)->state;  // writers only: see inv. 1
+    }
+
+    /// A copy of the layer `kind`/`name`, or an empty one with that identity.
+    detail::layer_content layer_copy_locked(layer kind, const std::string& name) const;
+
+    /// Republishes the current entries with secrets recomputed (no generation change).
+    void republish_secrets_locked();
+
+    /// The value a handle on `path` should hold in `state`: a leaf, a composite, or nothing.
+    static std::optional<value> handle_value(const detail::snapshot_state& state,
+                                             const key_path& path);
+
+    mutable std::mutex write_mu;
+    std::vector<detail::layer_content> layers;  // sorted by kind, then load order
+    std::map<key_path, std::vector<std::weak_ptr<detail::slot_base>>> slots;
+    std::vector<key_path> secrets;
+
+    /// Called under `write_mu` with the candidate change set before anything is applied;
+    /// a returned failure rejects the commit and leaves the registry unchanged.
+    std::function<std::optional<failure>(const detail::change_set&)> validate_hook;
+    /// Called after a commit that changed something, without `write_mu` held. Concurrent
+    /// commits may run their hooks concurrently or out of generation order.
+    std::function<void(const detail::change_set&)> after_commit_hook;
+
+    sync_map<std::string, value> leaves;
+    std::atomic<const detail::published_state*> current;
+    std::atomic<std::uint64_t> generation{0};
+};
+
+}  // namespace cfgreg

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <vector>
+
+#include "cfgreg/key_path.hpp"
+
+using cfgreg::errc;
+using cfgreg::key_path;
+
+TEST_CASE("key_path: parses bare, quoted, literal and indexed segments", "[key_path]") {
+    const key_path p(R"(plugins."io.containerd.grpc.v1.cri".sandbox_image)");
+    REQUIRE(p.size() == 3);
+    CHECK(p[1].name() == "io.containerd.grpc.v1.cri");
+    CHECK(p.str() == R"(plugins."io.containerd.grpc.v1.cri".sandbox_image)");
+
+    const key_path q("servers[1].host");
+    REQUIRE(q.size() == 3);
+    CHECK(q[1].is_index());
+    CHECK(q[1].index() == 1);
+    CHECK(q.str() == "servers[1].host");
+
+    const key_path r("'quoted.literal'.x");
+    CHECK(r[0].name() == "quoted.literal");
+    CHECK(r.str() == "\"quoted.literal\".x");
+
+    CHECK(key_path("a[0][2]").str() == "a[0][2]");
+    CHECK(key_path(R"("\u00e9t\u00E9")").str() == "\"\xC3\xA9t\xC3\xA9\"");
+}
+
+TEST_CASE("key_path: every spelling of one key has one canonical text", "[key_path]") {
+    CHECK(key_path(" a . \"b\" ").str() == "a.b");
+    CHECK(key_path("'a'.b").str() == "a.b");
+    CHECK(key_path("\"\"").str() == "\"\"");
+    CHECK(key_path("a.\"b c\"").str() == "a.\"b c\"");
+    CHECK(key_path("a.b") == key_path("\"a\".'b'"));
+}
+
+TEST_CASE("key_path: a quoted dotted segment never collides with the dotted path", "[key_path]") {
+    const key_path quoted("a.\"b.c\"");
+    const key_path dotted("a.b.c");
+    CHECK(quoted != dotted);
+    CHECK(quoted.str() != dotted.str());
+    CHECK(quoted.size() == 2);
+    CHECK(dotted.size() == 3);
+}
+
+TEST_CASE("key_path: keys are case-sensitive", "[key_path]") {
+    CHECK(key_path("Server.Port") != key_path("server.port"));
+}
+
+TEST_CASE("key_path: invalid paths are rejected with invalid_key", "[key_path]") {
+    for (const char* bad : {"a..b", "a.", ".a", "[0]", "a[x]", "a[1", "\"open", "a b", "a.'x",
+                            "a[]", "\"\\q\"", "a[0]b"}) {
+        INFO(bad);
+        CHECK(key_path::parse(bad).code() == errc::invalid_key);
+    }
+    CHECK_THROWS_AS(key_path("a..b"), cfgreg::error);
+    CHECK(key_path::parse("").value().empty());
+}
+
+TEST_CASE("key_path: order puts parents first and indices numerically", "[key_path]") {
+    std::vector<key_path> v{key_path("a[10]"), key_path("b"), key_path("a[2]"), key_path("a"),
+                            key_path("a[2].x")};
+    std::sort(v.begin(), v.end());
+    std::vector<std::string> texts;
+    for (const auto& p : v)
+        texts.push_back(p.str());
+    CHECK(texts == std::vector<std::string>{"a", "a[2]", "a[2].x", "a[10]", "b"});
+}
+
+TEST_CASE("key_path: prefixes, parents and children", "[key_path]") {
+    const key_path p("a.b[3].c");
+    CHECK(p.starts_with(key_path("a.b")));
+    CHECK(p.starts_with(key_path("a.b[3]")));
+    CHECK(p.starts_with(key_path()));
+    CHECK_FALSE(p.starts_with(key_path("a.bb")));
+    CHECK(p.parent().str() == "a.b[3]");
+    CHECK(key_path("x").child("y z").at(1).str() == "x.\"y z\"[1]");
+}
