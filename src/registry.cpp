@@ -158,6 +158,7 @@ result<change_set> registry::impl::commit_locked(layer kind, const std::string& 
     change_set cs;
     cs.before = before;
     cs.generation = next->generation;
+    cs.origin = name;
     auto o = before->entries.begin();
     auto n = next->entries.begin();
     while (o != before->entries.end() || n != next->entries.end()) {
@@ -246,8 +247,8 @@ void registry::impl::republish_secrets_locked() {
 
 // ---- registry: reading -----------------------------------------------------------------------
 
-registry::registry() : impl_(std::make_unique<impl>()) {}
-registry::~registry() = default;
+registry::registry() : impl_(std::make_unique<impl>()) { impl_->install_hooks(); }
+registry::~registry() { impl_->stop_watches(); }
 
 registry& registry::global() {
     static registry* instance = new registry();  // never destroyed: handles may outlive main
@@ -589,6 +590,10 @@ std::string description::to_string() const {
     for (const layer_value& lv : shadowed)
         out += "  shadows " + show(lv) + '\n';
     return out;
+}
+
+status registry::impl::reload(const std::string& name, std::string_view text) {
+    return commit_document(*this, detail::parse_toml(text, name), name);
 }
 
 }  // namespace cfgreg

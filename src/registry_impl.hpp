@@ -14,6 +14,7 @@
 
 #include "cfgreg/registry.hpp"
 #include "cfgreg/sync_map.hpp"
+#include "notifier.hpp"
 
 namespace cfgreg::detail {
 
@@ -44,6 +45,7 @@ struct change {
 /// entry pointers stay valid as long as the change set lives.
 struct change_set {
     std::uint64_t generation = 0;
+    std::string origin;  ///< name of the layer whose change made this set
     std::shared_ptr<const snapshot_state> before;
     std::shared_ptr<const snapshot_state> after;
     std::vector<change> changes;
@@ -112,6 +114,28 @@ struct registry::impl {
     /// Called after a commit that changed something, without `write_mu` held. Concurrent
     /// commits may run their hooks concurrently or out of generation order.
     std::function<void(const detail::change_set&)> after_commit_hook;
+
+    // ---- Reload, validation and notification (src/reload.cpp) --------------------------
+    // `validators` is guarded by `write_mu`; `error_mu` guards `error_handler`; `watch_mu`
+    // guards `watches`. None of them is held while user code runs, except `write_mu` around
+    // validators (documented on `registry::validate`).
+
+    /// Wires the hooks above to the validators and the notifier.
+    void install_hooks();
+    /// Sends `e` to the error handler (or the default stderr line).
+    void report(const error& e) const;
+    /// Replaces the file layer `name` with `text`: parse, validate, commit, notify. Failures
+    /// are returned and left for the caller to report.
+    status reload(const std::string& name, std::string_view text);
+    /// Stops and joins every watch of this registry.
+    void stop_watches() noexcept;
+
+    std::vector<std::pair<key_path, registry::validator>> validators;
+    mutable std::mutex error_mu;
+    std::function<void(const error&)> error_handler;
+    std::mutex watch_mu;
+    std::vector<std::weak_ptr<watch_handle::state>> watches;
+    detail::notifier notes{[this](const error& e) { report(e); }};
 
     sync_map<std::string, value> leaves;
     std::atomic<const detail::published_state*> current;

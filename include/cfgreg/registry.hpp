@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +36,9 @@
 #include "cfgreg/key_path.hpp"
 #include "cfgreg/setting.hpp"
 #include "cfgreg/snapshot.hpp"
+#include "cfgreg/subscription.hpp"
 #include "cfgreg/value.hpp"
+#include "cfgreg/watcher.hpp"
 
 namespace cfgreg {
 
@@ -201,6 +204,45 @@ class registry {
 
     /// The effective configuration as text; see `snapshot::dump`.
     std::string dump(dump_format format = dump_format::toml, bool reveal_secrets = false) const;
+
+    // ---- Hot reload, validation and notifications -------------------------------------------
+
+    /// Reloads `files` whenever their content changes on disk, until the handle ends. Each
+    /// file is (re)loaded once now, as by `load_file` under the same spelling, so a file loaded
+    /// before keeps its place among the layers. A reload replaces that file's layer: keys
+    /// removed from the file disappear unless another layer provides them. A file that fails
+    /// to read, parse or validate is reported to the error handler and its last good content
+    /// stays in effect; the watch goes on and applies the next good version.
+    watch_handle watch(const std::filesystem::path& file, watch_options options = {});
+    watch_handle watch(const std::vector<std::filesystem::path>& files,
+                       watch_options options = {});
+
+    /// Calls `fn` for each change of the effective value at `key` exactly; `set`, `unset`,
+    /// loads and reloads all notify. See `cfgreg/subscription.hpp` for the threading rules.
+    subscription subscribe(std::string_view key, std::function<void(const change_event&)> fn);
+    /// As `subscribe`, for `prefix` and every key under it ("" for every key).
+    subscription subscribe_prefix(std::string_view prefix,
+                                  std::function<void(const change_event&)> fn);
+    /// Calls `fn` once per change of the registry with all of its changes.
+    subscription subscribe_batch(std::function<void(const change_batch&)> fn);
+
+    /// A check of a candidate configuration: return an error message to reject it, or nothing
+    /// to accept it; throwing rejects it too.
+    using validator = std::function<std::optional<std::string>(const cfgreg::snapshot& candidate)>;
+
+    /// Runs `fn` on every candidate that changes `key_or_prefix` or a key under it ("" for
+    /// every candidate), before anything is applied. A rejection leaves the registry exactly as
+    /// it was: the failing `set` or `load_*` returns errc::rejected, a failing reload is
+    /// reported to the error handler. Validators run with the registry's write lock held:
+    /// they may read the registry and the candidate, but must not write to the registry.
+    /// They stay for the registry's lifetime.
+    void validate(std::string_view key_or_prefix, validator fn);
+
+    /// Receives errors that no caller can receive: failed reloads (with file, line and
+    /// column), validation rejections of reloads, subscriber callbacks that threw, and a watch
+    /// falling back to polling. Called on the thread that met the error, with no lock held.
+    /// An empty function restores the default, which writes one line to stderr.
+    void on_error(std::function<void(const error&)> handler);
 
     /// Private state; defined in src/registry_impl.hpp.
     struct impl;
