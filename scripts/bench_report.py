@@ -131,8 +131,8 @@ def machine_lines(contexts):
     context = contexts[0] if contexts else {}
     lines = [
         f"- Machine: {model}, {cpus} CPUs (`nproc`), Linux {platform.release()}",
-        f"- Compiler: {context.get('compiler', 'unknown')}, "
-        f"Google Benchmark library built as {context.get('library_build_type', 'unknown')}",
+        f"- Compiler: {context.get('compiler', 'unknown')}, Release build; the Google Benchmark"
+        f" library itself reports a {context.get('library_build_type', 'unknown')} build",
         f"- Date: {context.get('date', datetime.datetime.now().isoformat(timespec='seconds'))}",
     ]
     load = context.get("load_avg")
@@ -164,13 +164,15 @@ class Report:
         return self.cpu_medians.get((workload, tuple(params), 1), {}).get(impl)
 
     def one_thread(self, workload, impl, base_workload, base_impl, params=HEADLINE):
-        """(wall-clock ratio, text) of a 1-thread cost over another, CPU-time ratio beside."""
-        a, b = self.ns(workload, impl, 1, params), self.ns(base_workload, base_impl, 1, params)
-        if a is None or b is None:
-            return None, None
+        """(ratio, text) of a 1-thread cost over another. The ratio is of CPU times, which
+        equal wall times on an idle machine and stay true on a busy one; wall times are
+        shown beside."""
         ca, cb = self.cpu_ns(workload, impl, params), self.cpu_ns(base_workload, base_impl, params)
-        cpu = "" if not ca or not cb else f"; CPU time {ca:.1f} vs {cb:.1f} ns: {ca / cb:.2f}x"
-        return a / b, f"{a:.1f} ns vs {b:.1f} ns: {a / b:.2f}x{cpu}"
+        if not ca or not cb:
+            return None, None
+        a, b = self.ns(workload, impl, 1, params), self.ns(base_workload, base_impl, 1, params)
+        wall = "" if a is None or b is None else f" (wall {a:.1f} vs {b:.1f} ns: {a / b:.2f}x)"
+        return ca / cb, f"{ca:.1f} ns vs {cb:.1f} ns: {ca / cb:.2f}x{wall}"
 
     def targets(self):
         """Rows of (what, target, measured, verdict)."""
@@ -229,13 +231,13 @@ class Report:
         return rows
 
     def headline_table(self):
-        out = ["| map | 1 thread, ns/op | x floor | 2 threads, Mops/s | 4 threads, Mops/s "
+        out = ["| map | 1 thread, CPU ns/op | x floor | 2 threads, Mops/s | 4 threads, Mops/s "
                "| sync_map speed-up, 2 threads |",
                "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        floor = self.ns("read", FLOOR, 1)
+        floor = self.cpu_ns("read", FLOOR)
         sync2 = self.ops("read", SYNC_MAP, 2)
         for impl in MAPS:
-            one = self.ns("read", impl, 1)
+            one = self.cpu_ns("read", impl)
             if one is None:
                 continue
             two, four = self.ops("read", impl, 2), self.ops("read", impl, 4)
@@ -355,8 +357,8 @@ def main():
         "",
         "## 100 % reads, 1 000 keys of 11 bytes, uniform",
         "",
-        "ns/op is the wall time one thread spends per operation; Mops/s counts all threads'"
-        " operations over the wall time of the whole group.",
+        "One thread: CPU time per operation. Several threads: all threads' operations per"
+        " second of the group's wall time (Mops/s).",
         "",
         *report.headline_table(),
         "",
@@ -391,8 +393,10 @@ def main():
         " Zipf(0.99) law, `zipf 0` uniformly. Each thread follows a precomputed sequence of"
         " 65 536 keys, the same for every map. 4 threads on a 2-CPU machine are oversubscribed"
         " on purpose: that is where spinning readers suffer. `cfgreg_sync_map` is measured"
-        " after `promote()`, as a loaded configuration is. One-thread targets also show the"
-        " CPU time per operation, which other work on the machine does not inflate.",
+        " after `promote()`, as a loaded configuration is. One-thread figures compare CPU"
+        " time per operation, which equals wall time on an idle machine and which other work"
+        " on a busy one does not inflate, but which leaves out time spent blocked: the wall"
+        " time stands beside it. Tables of ns/op per thread are wall time.",
         "",
     ]
     with open(args.out, "w", encoding="utf-8") as f:

@@ -21,7 +21,7 @@ done
 
 missing=()
 for pkg in "${packages[@]}"; do
-    if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    if [[ $(dpkg -s "$pkg" 2>/dev/null) != *"Status: install ok installed"* ]]; then
         missing+=("$pkg")
     fi
 done

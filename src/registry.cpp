@@ -247,7 +247,9 @@ void registry::impl::republish_secrets_locked() {
 
 // ---- registry: reading -----------------------------------------------------------------------
 
-registry::registry() : impl_(std::make_unique<impl>()) { impl_->install_hooks(); }
+registry::registry() : impl_(std::make_unique<impl>()), leaves_(&impl_->leaves) {
+    impl_->install_hooks();
+}
 registry::~registry() { impl_->stop_watches(); }
 
 registry& registry::global() {

@@ -28,7 +28,8 @@ thread_local std::size_t allocations = 0;
 namespace {
 void count_malloc(const volatile void*, std::size_t) { ++allocations; }
 void ignore_free(const volatile void*) {}
-[[maybe_unused]] const int hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free);
+[[maybe_unused]] const int hooks_installed =
+    __sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free);
 }  // namespace
 #else
 namespace {

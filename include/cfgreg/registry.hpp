@@ -37,6 +37,7 @@
 #include "cfgreg/setting.hpp"
 #include "cfgreg/snapshot.hpp"
 #include "cfgreg/subscription.hpp"
+#include "cfgreg/sync_map.hpp"
 #include "cfgreg/value.hpp"
 #include "cfgreg/watcher.hpp"
 
@@ -110,31 +111,33 @@ class registry {
     /// value's source.
     template <class T>
     result<T> read(std::string_view key) const {
+        // Hit path, inline: `key` is a leaf's canonical text (read in place, no copy).
         std::optional<result<T>> out;
-        const bool found = visit_leaf(key, [&](const value& v) { out.emplace(convert<T>(v)); });
-        if (!found) {
-            auto composite = lookup_composite(key);
-            if (!composite) return composite.error();
-            out.emplace(convert<T>(*composite));
+        if (leaves_->visit(key, [&](const value& v) { out.emplace(convert<T>(v)); })) {
+            if (*out) [[likely]]
+                return std::move(*out);
+            return annotate(key, out->error());
         }
-        if (!*out) return annotate(key, out->error());
-        return std::move(*out);
+        return read_slow<T>(key);
     }
 
     /// `key` converted to `T`, or nothing on any failure.
     template <class T>
     std::optional<T> get(std::string_view key) const {
-        auto r = read<T>(key);
-        if (!r) return std::nullopt;
-        return std::move(*r);
+        std::optional<T> out;
+        const auto take = [&](const value& v) {
+            if (auto r = convert<T>(v)) out.emplace(std::move(*r));
+        };
+        if (leaves_->visit(key, take)) return out;
+        if (auto r = read_slow<T>(key)) return std::move(*r);
+        return std::nullopt;
     }
 
     /// `key` converted to `T`, or `fallback` on any failure.
     template <class T>
     T get_or(std::string_view key, T fallback) const {
-        auto r = read<T>(key);
-        if (!r) return fallback;
-        return std::move(*r);
+        if (std::optional<T> v = get<T>(key)) return std::move(*v);
+        return fallback;
     }
 
     /// `key` converted to `T`; throws `cfgreg::error` naming the key, the expected and the
@@ -248,6 +251,21 @@ class registry {
     struct impl;
 
   private:
+    // `key` is not a leaf's canonical text: canonicalize it, then try the leaf and the arrays
+    // and tables assembled from the leaves under it.
+    template <class T>
+    result<T> read_slow(std::string_view key) const {
+        std::optional<result<T>> out;
+        const bool found = visit_leaf(key, [&](const value& v) { out.emplace(convert<T>(v)); });
+        if (!found) {
+            auto composite = lookup_composite(key);
+            if (!composite) return composite.error();
+            out.emplace(convert<T>(*composite));
+        }
+        if (!*out) return annotate(key, out->error());
+        return std::move(*out);
+    }
+
     bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
     result<value> lookup_composite(std::string_view key) const;
     failure annotate(std::string_view key, failure f) const;
@@ -255,6 +273,7 @@ class registry {
                                                    std::shared_ptr<detail::slot_base> slot);
 
     std::unique_ptr<impl> impl_;
+    const sync_map<std::string, value>* leaves_;  // impl_'s map of every effective leaf
 };
 
 }  // namespace cfgreg

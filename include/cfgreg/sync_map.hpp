@@ -69,17 +69,17 @@ inline constinit std::max_align_t expunged_tag{};
 /// The hash the map uses for text keys with the default hasher: inlined, and cheaper than
 /// libstdc++'s out-of-line murmur hash for the short keys of configuration paths. Reads every
 /// byte as part of an 8-byte word and mixes each pair of words with a 64x64->128-bit multiply.
-inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
+[[gnu::always_inline]] inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
     __extension__ using u128 = unsigned __int128;
     const u128 r = static_cast<u128>(a) * b;
     return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
 }
-inline std::uint64_t load_word(const char* p) noexcept {
+[[gnu::always_inline]] inline std::uint64_t load_word(const char* p) noexcept {
     std::uint64_t v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline std::size_t text_hash(std::string_view s) noexcept {
+[[gnu::always_inline]] inline std::size_t text_hash(std::string_view s) noexcept {
     constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
     constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
     constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
@@ -110,7 +110,8 @@ inline std::size_t text_hash(std::string_view s) noexcept {
 }
 
 /// Equality of text keys, inlined for the short keys of configuration paths.
-inline bool text_equal(std::string_view a, std::string_view b) noexcept {
+[[gnu::always_inline]] inline bool text_equal(std::string_view a,
+                                              std::string_view b) noexcept {
     const std::size_t n = a.size();
     if (n != b.size()) return false;
     if (n >= 8 && n <= 16) {

@@ -66,7 +66,7 @@ inline constinit thread_local thread_record* this_thread_record = nullptr;
 thread_record* register_thread();
 
 /// Orders the pin's store before the reader's following loads (invariant 2, reader side).
-inline void pin_fence(thread_record* rec, std::uint64_t pinned) noexcept {
+[[gnu::always_inline]] inline void pin_fence(thread_record* rec, std::uint64_t pinned) noexcept {
 #if defined(CFGREG_TSAN)
     // Pairs with heavy_fence(): a seq_cst read-modify-write is a full barrier that TSan models.
     rec->state.exchange(pinned, std::memory_order_seq_cst);
@@ -91,7 +91,7 @@ inline void pin_fence(thread_record* rec, std::uint64_t pinned) noexcept {
 /// barrier); never blocks, never spins.
 class guard {
 public:
-    guard() {
+    [[gnu::always_inline]] guard() {
         thread_record* rec = this_thread_record;
         if (rec == nullptr) [[unlikely]]
             rec = register_thread();
@@ -103,7 +103,7 @@ public:
             pin_fence(rec, (e << 1) | 1);
         }
     }
-    ~guard() {
+    [[gnu::always_inline]] ~guard() {
         if (--rec_->depth == 0) {
             // Release pairs with the reclaimer's acquire load of `state`: every read made under
             // this pin happens-before the reclaimer frees what it read.
