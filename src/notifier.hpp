@@ -42,6 +42,9 @@ class notifier {
     /// Calls `fn` once per batch with every change of it.
     subscription subscribe_batch(std::function<void(const change_batch&)> fn);
 
+    /// True when no callback is subscribed: a publisher may skip building its batch.
+    bool idle() const noexcept { return signal_.empty(); }
+
     /// Delivers `batch` to every subscriber (see the thread-safety note).
     void publish(change_batch batch);
 

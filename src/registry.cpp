@@ -34,16 +34,14 @@ void erase_subtree(effective_map& e, const key_path& root) {
         it = e.erase(it);
 }
 
-void erase_ancestors(effective_map& e, const key_path& path) {
-    key_path prefix;
-    for (std::size_t i = 0; i + 1 < path.size(); ++i) {
-        const auto& seg = path[i];
-        if (seg.is_index())
-            prefix.push_index(seg.index());
-        else
-            prefix.push_key(seg.name());
-        e.erase(prefix);
-    }
+// Removes the leaf of `e` that is an ancestor of `path`, if any. Such a leaf sorts right
+// before `path`'s position: keys between an ancestor and `path` would be the ancestor's
+// descendants, and a leaf has none in an effective map.
+void erase_ancestor(effective_map& e, const key_path& path) {
+    auto it = e.lower_bound(path);
+    if (it == e.begin()) return;
+    --it;
+    if (it->first.size() < path.size() && path.starts_with(it->first)) e.erase(it);
 }
 
 bool has_descendant(const effective_map& e, const key_path& path) {
@@ -57,18 +55,25 @@ bool is_empty_table(const value& v) {
 }
 
 /// The effective leaves of `layers` (lowest first): each layer's roots clear the subtrees
-/// they replace, each leaf clears the scalars on its ancestors, then the leaf goes in.
-effective_map compute_effective(const std::vector<layer_content>& layers) {
+/// they replace, each leaf clears the scalar on its ancestors, then the leaf goes in.
+effective_map compute_effective(const std::vector<const layer_content*>& layers) {
     effective_map e;
-    for (const layer_content& l : layers) {
-        for (const key_path& root : l.roots) {
-            erase_subtree(e, root);
-            erase_ancestors(e, root);
+    for (const layer_content* l : layers) {
+        if (e.empty()) {
+            // Nothing below to replace: the layer's own leaves are already consistent, and
+            // arrive sorted, so each insertion is amortized O(1).
+            for (const auto& [path, leaf] : l->leaves)
+                e.emplace_hint(e.end(), path, snapshot_entry{path, leaf.val, l->kind, leaf.where});
+            continue;
         }
-        for (const auto& [path, leaf] : l.leaves) {
-            erase_ancestors(e, path);
+        for (const key_path& root : l->roots) {
+            erase_subtree(e, root);
+            erase_ancestor(e, root);
+        }
+        for (const auto& [path, leaf] : l->leaves) {
+            erase_ancestor(e, path);
             if (is_empty_table(leaf.val) && has_descendant(e, path)) continue;
-            e.insert_or_assign(path, snapshot_entry{path, leaf.val, l.kind, leaf.where, false});
+            e.insert_or_assign(path, snapshot_entry{path, leaf.val, l->kind, leaf.where, false});
         }
     }
     return e;
@@ -125,21 +130,24 @@ std::optional<value> registry::impl::handle_value(const snapshot_state& state,
 
 result<change_set> registry::impl::commit_locked(layer kind, const std::string& name,
                                                  std::optional<layer_content> content) {
-    // Candidate layers: replace in place, append after the last layer of the same kind, or
-    // drop the layer.
-    std::vector<layer_content> candidate = layers;
-    auto same = std::find_if(candidate.begin(), candidate.end(), [&](const layer_content& l) {
+    // Candidate layers, by pointer: the new content replaces the layer in place, goes after
+    // the last layer of the same kind, or the layer is dropped.
+    auto same = std::find_if(layers.begin(), layers.end(), [&](const layer_content& l) {
         return l.kind == kind && l.name == name;
     });
-    if (same != candidate.end()) {
-        if (content)
-            *same = std::move(*content);
-        else
-            candidate.erase(same);
-    } else if (content) {
-        auto after = std::find_if(candidate.begin(), candidate.end(),
-                                  [&](const layer_content& l) { return l.kind > kind; });
-        candidate.insert(after, std::move(*content));
+    auto after = std::find_if(layers.begin(), layers.end(),
+                              [&](const layer_content& l) { return l.kind > kind; });
+    std::vector<const layer_content*> candidate;
+    candidate.reserve(layers.size() + 1);
+    for (auto it = layers.begin(); it != layers.end(); ++it) {
+        if (same == layers.end() && it == after && content) candidate.push_back(&*content);
+        if (it != same)
+            candidate.push_back(&*it);
+        else if (content)
+            candidate.push_back(&*content);
+    }
+    if (same == layers.end() && after == layers.end() && content) {
+        candidate.push_back(&*content);
     }
 
     // New effective state and the change set against the current one.
@@ -179,7 +187,14 @@ result<change_set> registry::impl::commit_locked(layer kind, const std::string& 
     }
 
     // Apply: layers, then the map (the dirty path), then the snapshot, then handles.
-    layers = std::move(candidate);
+    if (same != layers.end()) {
+        if (content)
+            *same = std::move(*content);
+        else
+            layers.erase(same);
+    } else if (content) {
+        layers.insert(after, std::move(*content));
+    }
     if (cs.changes.empty()) {
         // Provenance may still have moved (same value from another layer or line): publish
         // the new state under the old generation so describe and dumps stay exact.

@@ -116,6 +116,7 @@ void registry::impl::install_hooks() {
 
     // Runs after the new values are visible, with write_mu released.
     after_commit_hook = [this](const detail::change_set& cs) {
+        if (notes.idle()) return;  // nobody listens: skip copying every changed value
         change_batch batch;
         batch.generation = cs.generation;
         batch.changes.reserve(cs.changes.size());
