@@ -19,6 +19,15 @@ CXX=${CXX:-g++} cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Rel
     -DCFGREG_BUILD_CLI=OFF
 cmake --build "$build_dir"
 
+# bench_maps (sync_map and its peers) and bench_registry (the registry against its floors, toml++
+# and itself) both feed the targets table: a run without either would leave rows unmeasured.
+for required in bench_maps bench_registry; do
+    if [[ ! -x $build_dir/bench/$required ]]; then
+        echo "bench.sh: $build_dir/bench/$required was not built" >&2
+        exit 1
+    fi
+done
+
 rm -rf "$results"
 mkdir -p "$results"
 for program in "$build_dir"/bench/bench_*; do

@@ -6,6 +6,8 @@ Benchmarks are named "<workload>/<implementation>/<parameter>:<value>.../threads
 throughput of a run is its `group_ops_per_s` counter (all threads' operations over the group's
 wall time; bench/bench_maps.cpp says why), or items_per_second where a benchmark lacks it.
 Each figure is the median over repetitions; every ratio compares two medians of the same run.
+bench/bench_registry.cpp adds the registry-level rows: its memory and reload-latency figures
+are user counters (`bytes_per_leaf`, `latency_median_us`, ...), read the same way.
 """
 
 import argparse
@@ -49,6 +51,14 @@ WORKLOADS = {
     "typed": "a plain `std::atomic<std::int64_t>` load: the floor for typed handles",
 }
 HEADLINE = (("keys", 1000), ("key_bytes", 11), ("zipf", 0))
+MAP_WORKLOADS = set(WORKLOADS)  # bench_maps.cpp; everything else is bench_registry.cpp's
+REGISTRY = "cfgreg_registry"
+FLOOR_ATOMIC = "atomic_int64_load"
+REG_KEYS = (("keys", 1000), ("key_bytes", 11))  # bench_registry.cpp's read benchmarks
+LOAD_LIMIT = 1.5    # loading a real file: at most this x toml++'s parse of the same bytes
+MEMORY_LIMIT = 2.0  # heap bytes per leaf: at most this x toml++'s table of the same file
+# Run-name parts that describe how a benchmark was run rather than what it measured.
+RUN_PARAMS = {"threads", "iterations", "min_time", "repeats"}
 CHURN_FLAT_LIMIT = 1.5  # "flat from 1 000 to 100 000 keys": the 100 000-key op costs at most this
 
 
@@ -57,18 +67,22 @@ def parse_name(run_name):
     params = []
     for part in parts[2:]:
         key, sep, value = part.partition(":")
-        if sep and key != "threads":
+        if sep and key not in RUN_PARAMS:
             params.append((key, int(value) if value.lstrip("-").isdigit() else value))
     return parts[0], parts[1] if len(parts) > 1 else "", tuple(params)
 
 
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+# User counters of bench_registry.cpp that the report reads (medians over repetitions).
+COUNTERS = ("bytes_per_leaf", "requested_bytes_per_leaf", "heap_bytes", "leaves", "entries",
+            "latency_mean_us", "latency_median_us", "latency_p90_us", "debounce_us")
 
 
 def load_runs(paths):
     """Returns ({(workload, params, threads): {impl: ops_per_second}}, {same key: {impl: CPU
-    ns per operation per thread}}, contexts, repetitions)."""
-    samples, cpu_samples, contexts, repetitions = {}, {}, [], 1
+    ns per operation per thread}}, {same key: {impl: {counter: value}}}, contexts,
+    repetitions)."""
+    samples, cpu_samples, counter_samples, contexts, repetitions = {}, {}, {}, [], 1
     for path in paths:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -84,13 +98,20 @@ def load_runs(paths):
             samples.setdefault(key, {}).setdefault(impl, []).append(ops)
             cpu_ns = bench["cpu_time"] * TIME_UNIT_NS.get(bench.get("time_unit", "ns"), 1.0)
             cpu_samples.setdefault(key, {}).setdefault(impl, []).append(cpu_ns)
+            counters = counter_samples.setdefault(key, {}).setdefault(impl, {})
+            for name in COUNTERS:
+                if isinstance(bench.get(name), (int, float)):
+                    counters.setdefault(name, []).append(bench[name])
             repetitions = max(repetitions, int(bench.get("repetitions", 1)))
 
     def medians(table):
         return {key: {impl: statistics.median(v) for impl, v in by_impl.items()}
                 for key, by_impl in table.items()}
 
-    return medians(samples), medians(cpu_samples), contexts, repetitions
+    counter_medians = {key: {impl: {name: statistics.median(v) for name, v in by_name.items()}
+                             for impl, by_name in by_impl.items()}
+                       for key, by_impl in counter_samples.items()}
+    return medians(samples), medians(cpu_samples), counter_medians, contexts, repetitions
 
 
 def ns_per_op(ops_per_second, threads):
@@ -148,9 +169,18 @@ def machine_lines(contexts):
 
 
 class Report:
-    def __init__(self, medians, cpu_medians):
+    def __init__(self, medians, cpu_medians, counters):
         self.medians = medians
         self.cpu_medians = cpu_medians
+        self.counters = counters
+
+    def counter(self, workload, impl, name, params=(), threads=1):
+        return self.counters.get((workload, tuple(params), threads), {}).get(impl, {}).get(name)
+
+    def files(self, workload):
+        """The `file` parameters of a registry workload, sorted."""
+        return sorted({dict(params)["file"] for (w, params, _) in self.medians
+                       if w == workload and "file" in dict(params)})
 
     def ops(self, workload, impl, threads, params=HEADLINE):
         return self.medians.get((workload, tuple(params), threads), {}).get(impl)
@@ -159,20 +189,24 @@ class Report:
         ops = self.ops(workload, impl, threads, params)
         return None if ops is None else ns_per_op(ops, threads)
 
-    def cpu_ns(self, workload, impl, params=HEADLINE):
+    def cpu_ns(self, workload, impl, params=HEADLINE, threads=1):
         """CPU time per operation with one thread: the cost itself, even on a busy machine."""
-        return self.cpu_medians.get((workload, tuple(params), 1), {}).get(impl)
+        return self.cpu_medians.get((workload, tuple(params), threads), {}).get(impl)
 
-    def one_thread(self, workload, impl, base_workload, base_impl, params=HEADLINE):
+    def one_thread(self, workload, impl, base_workload, base_impl, params=HEADLINE,
+                   unit=("ns", 1.0)):
         """(ratio, text) of a 1-thread cost over another. The ratio is of CPU times, which
         equal wall times on an idle machine and stay true on a busy one; wall times are
-        shown beside."""
+        shown beside, in `unit` (name, nanoseconds in one)."""
         ca, cb = self.cpu_ns(workload, impl, params), self.cpu_ns(base_workload, base_impl, params)
         if not ca or not cb:
             return None, None
         a, b = self.ns(workload, impl, 1, params), self.ns(base_workload, base_impl, 1, params)
-        wall = "" if a is None or b is None else f" (wall {a:.1f} vs {b:.1f} ns: {a / b:.2f}x)"
-        return ca / cb, f"{ca:.1f} ns vs {cb:.1f} ns: {ca / cb:.2f}x{wall}"
+        name, scale = unit
+        wall = ("" if a is None or b is None
+                else f" (wall {a / scale:.1f} vs {b / scale:.1f} {name}: {a / b:.2f}x)")
+        return ca / cb, (f"{ca / scale:.1f} {name} vs {cb / scale:.1f} {name}: {ca / cb:.2f}x"
+                         f"{wall}")
 
     def targets(self):
         """Rows of (what, target, measured, verdict)."""
@@ -190,13 +224,15 @@ class Report:
 
         row("`sync_map::load` hit, 1 000 keys, 1 thread", "<= 1.15x the floor map's lookup",
             *self.one_thread("read", SYNC_MAP, "read", FLOOR), limit=1.15, at_most=True)
-        rows.append(("`registry::get<std::int64_t>` by key, 1 thread",
-                     "<= 1.3x the floor map's lookup", "not measured yet", "not measured"))
-        atomic = self.ns("typed", "atomic_int64_load", 1, ())
-        rows.append(("`setting<T>::get`", "<= 3x a plain atomic load",
-                     "not measured yet" + ("" if atomic is None
-                                           else f" (atomic load: {atomic:.2f} ns)"),
-                     "not measured"))
+        row("`registry::get<std::int64_t>` by key, 1 000 keys, 1 thread",
+            "<= 1.3x the floor map's lookup",
+            *self.one_thread("registry_get", REGISTRY, "registry_get", FLOOR, REG_KEYS),
+            limit=1.3, at_most=True)
+        for impl, t in (("cfgreg_setting_int64", "std::int64_t"),
+                        ("cfgreg_setting_string", "std::string")):
+            row(f"`setting<{t}>::get`, 1 thread", "<= 3x a plain atomic load",
+                *self.one_thread("setting_get", impl, "setting_get", FLOOR_ATOMIC, ()),
+                limit=3, at_most=True)
         s2 = self.ops("read", SYNC_MAP, 2)
         for peer, limit in (("shared_mutex_absl_flat", 3), ("tbb_concurrent_hash_map", 4),
                             ("libcuckoo", 4), ("cow_atomic_shared_ptr", 2)):
@@ -224,11 +260,127 @@ class Report:
             None if small is None or large is None
             else f"{small:.0f} ns -> {large:.0f} ns per insert+erase: {large / small:.2f}x",
             limit=CHURN_FLAT_LIMIT, at_most=True)
-        rows.append(("loading a real file", "<= 1.5x toml++'s parse of the same file",
-                     "not measured yet", "not measured"))
-        rows.append(("resident memory per leaf", "<= 2x toml++'s table of the same file",
-                     "not measured yet", "not measured"))
+        row("registry `get<std::int64_t>` while the whole configuration (1 000 keys) is"
+            " replaced every 10 ms by `load_string`", "<= 1.3x the no-writer cost",
+            *self.one_thread("registry_read_with_reload", REGISTRY, "registry_get", REGISTRY,
+                             REG_KEYS), limit=1.3, at_most=True)
+        files = self.files("load")
+        if not files:
+            rows.append(("loading a real file", f"<= {LOAD_LIMIT}x toml++'s parse of the same file",
+                         "not measured", "not measured"))
+        for name in files:
+            params = (("file", name),)
+            row(f"loading `{name}` (`load_string`)", f"<= {LOAD_LIMIT}x toml++'s parse of it",
+                *self.one_thread("load", "cfgreg_load_string", "load", "toml_parse", params,
+                                 unit=("us", 1e3)),
+                limit=LOAD_LIMIT, at_most=True)
+        files = self.files("memory")
+        if not files:
+            rows.append(("resident memory per leaf", f"<= {MEMORY_LIMIT}x toml++'s table of the"
+                         " same file", "not measured", "not measured"))
+        for name in files:
+            params = (("file", name),)
+            ours = self.counter("memory", REGISTRY, "bytes_per_leaf", params)
+            theirs = self.counter("memory", "toml_table", "bytes_per_leaf", params)
+            row(f"heap bytes per leaf, `{name}`", f"<= {MEMORY_LIMIT}x toml++'s table of it",
+                div(ours, theirs),
+                None if ours is None or not theirs
+                else f"{ours:.0f} B vs {theirs:.0f} B: {ours / theirs:.2f}x",
+                limit=MEMORY_LIMIT, at_most=True)
         return rows
+
+    def registry_tables(self):
+        """The registry-level sections: reads, loading, memory and reload latency."""
+        out = ["One thread unless stated: CPU time per operation (wall time beside it).", "",
+               "| what | CPU ns/op | wall ns/op | x its floor |",
+               "| --- | ---: | ---: | ---: |"]
+        reads = (
+            ("`absl::flat_hash_map` lookup, 1 000 keys (floor of `get`)", "registry_get", FLOOR,
+             REG_KEYS, None),
+            ("`registry::get<std::int64_t>`", "registry_get", REGISTRY, REG_KEYS, FLOOR),
+            ("`sync_map<std::string, value>::visit` alone (where `get`'s cost goes)",
+             "registry_get", "sync_map_value_visit", REG_KEYS, FLOOR),
+            ("`get<std::int64_t>` while `load_string` replaces all 1 000 keys every 10 ms",
+             "registry_read_with_reload", REGISTRY, REG_KEYS, FLOOR),
+            ("`std::atomic<std::int64_t>` load (floor of handles)", "setting_get", FLOOR_ATOMIC,
+             (), None),
+            ("`setting<std::int64_t>::get`", "setting_get", "cfgreg_setting_int64", (),
+             FLOOR_ATOMIC),
+            ("`setting<std::string>::get` (28-byte value: a copy that allocates)", "setting_get",
+             "cfgreg_setting_string", (), FLOOR_ATOMIC),
+            ("`snapshot()`", "snapshot", REGISTRY, (), None),
+        )
+        for label, workload, impl, params, floor in reads:
+            cpu = self.cpu_ns(workload, impl, params)
+            if cpu is None:
+                continue
+            base = None
+            if floor is not None:
+                fcpu = self.cpu_ns("registry_get" if floor == FLOOR else workload, floor,
+                                   REG_KEYS if floor == FLOOR else params)
+                base = fcpu and cpu / fcpu
+            out.append(f"| {label} | {fmt(cpu)} | {fmt(self.ns(workload, impl, 1, params))} | "
+                       f"{ratio(base) if floor else '-'} |")
+        walk = self.cpu_ns("snapshot_iterate", REGISTRY, ())
+        entries = self.counter("snapshot_iterate", REGISTRY, "entries")
+        if walk is not None and entries:
+            out.append(f"| `snapshot()` and a walk over its {entries:.0f} entries | {fmt(walk)} |"
+                       f" {fmt(self.ns('snapshot_iterate', REGISTRY, 1, ()))} |"
+                       f" {walk / entries:.2f} ns per entry |")
+        two = [(label, w, i) for label, w, i in (
+            ("`setting<std::int64_t>::get`", "setting_get", "cfgreg_setting_int64"),
+            ("`std::atomic<std::int64_t>` load", "setting_get", FLOOR_ATOMIC),
+            ("`snapshot()`", "snapshot", REGISTRY)) if self.ops(w, i, 2, ()) is not None]
+        if two:
+            out += ["", "Two threads, all threads' operations per second of the group's wall time: "
+                    + "; ".join(f"{label} {self.ops(w, i, 2, ()) / 1e6:.1f} Mops/s"
+                                for label, w, i in two) + "."]
+
+        out += ["", "### Loading a real file", "",
+                "Bytes in memory (`load_string`) or on disk (`load_file`) into a fresh registry,"
+                " against `toml::parse` of the same bytes alone; CPU time per load, the result"
+                " destroyed outside the timing on both sides.", "",
+                "| file | toml++ parse, ms | `load_string`, ms | x toml++ | `load_file`, ms |"
+                " x toml++ |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for name in self.files("load"):
+            params = (("file", name),)
+            parse = self.cpu_ns("load", "toml_parse", params)
+            string = self.cpu_ns("load", "cfgreg_load_string", params)
+            path = self.cpu_ns("load", "cfgreg_load_file", params)
+            ms = lambda x: fmt(x and x / 1e6)
+            out.append(f"| `{name}` | {ms(parse)} | {ms(string)} | "
+                       f"{ratio(parse and string and string / parse)} | {ms(path)} | "
+                       f"{ratio(parse and path and path / parse)} |")
+
+        out += ["", "### Heap bytes per leaf", "",
+                "Live heap after building a registry from the file (`load_string`), and after"
+                " `toml::parse` of it, counted by the benchmark's replacement `operator new`"
+                " as glibc chunk sizes; both divided by the registry's leaf count (scalars,"
+                " empty arrays and empty tables).", "",
+                "| file | leaves | toml++ table, B/leaf | registry, B/leaf | x toml++ |",
+                "| --- | ---: | ---: | ---: | ---: |"]
+        for name in self.files("memory"):
+            params = (("file", name),)
+            ours = self.counter("memory", REGISTRY, "bytes_per_leaf", params)
+            theirs = self.counter("memory", "toml_table", "bytes_per_leaf", params)
+            leaves = self.counter("memory", REGISTRY, "leaves", params)
+            out.append(f"| `{name}` | {fmt(leaves)} | {fmt(theirs)} | {fmt(ours)} | "
+                       f"{ratio(ours and theirs and ours / theirs)} |")
+
+        out += ["", "### Reload latency", "",
+                "A new version saved by rename-over, to the start of the `subscribe_batch`"
+                " callback, with the watch's debounce subtracted (file written -> subscriber"
+                " called); medians over repetitions of each figure.", "",
+                "| keys in the file | debounce, ms | mean, ms | median, ms | p90, ms |",
+                "| ---: | ---: | ---: | ---: | ---: |"]
+        runs = sorted((dict(p).get("keys", 0), p) for (w, p, _) in self.counters
+                      if w == "reload_latency")
+        for keys, params in runs:
+            get = lambda name: self.counter("reload_latency", "cfgreg_watch", name, params)
+            ms = lambda x: fmt(x and x / 1e3)
+            out.append(f"| {keys} | {ms(get('debounce_us'))} | {ms(get('latency_mean_us'))} | "
+                       f"{ms(get('latency_median_us'))} | {ms(get('latency_p90_us'))} |")
+        return out
 
     def headline_table(self):
         out = ["| map | 1 thread, CPU ns/op | x floor | 2 threads, Mops/s | 4 threads, Mops/s "
@@ -253,6 +405,8 @@ class Report:
                + " | ".join(f"vs `{p}`" for p in peers) + " |",
                "| --- | --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in peers) + " |"]
         for (workload, params, threads), by_impl in sorted(self.medians.items()):
+            if workload not in MAP_WORKLOADS:
+                continue
             sync = by_impl.get(SYNC_MAP)
             if sync is None:
                 continue
@@ -270,7 +424,7 @@ class Report:
                + " |",
                "| --- | --- | ---: | " + " | ".join("---:" for _ in impls) + " |"]
         for (workload, params, threads), by_impl in sorted(self.medians.items()):
-            if workload == "typed":
+            if workload == "typed" or workload not in MAP_WORKLOADS:
                 continue
             cells = [fmt(ns_per_op(by_impl[m], threads)) if m in by_impl else "-" for m in impls]
             out.append(f"| {workload} | {params_text(params)} | {threads} | "
@@ -332,10 +486,10 @@ def main():
     parser.add_argument("--min-time", default="0.05", help="seconds per run, for the text")
     args = parser.parse_args()
 
-    medians, cpu_medians, contexts, repetitions = load_runs(args.json)
+    medians, cpu_medians, counters, contexts, repetitions = load_runs(args.json)
     if not medians:
         sys.exit("bench_report.py: no benchmark results in " + " ".join(args.json))
-    report = Report(medians, cpu_medians)
+    report = Report(medians, cpu_medians, counters)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     has_chart = report.chart(os.path.abspath(args.chart))
 
@@ -374,6 +528,10 @@ def main():
         " sync_map is faster).",
         "",
         *report.ratio_table(),
+        "",
+        "## Registry",
+        "",
+        *report.registry_tables(),
         "",
         "## All medians (ns/op per thread)",
         "",

@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: MIT
-// The `cfgreg` command-line tool: check, get and dump TOML configuration with overlays.
+// The `cfgreg` command-line tool: check, get, dump and watch TOML configuration with overlays.
+#include <signal.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +31,10 @@ commands:
   check FILE...                 parse each file; print file:line:column: message per error
   get FILE... KEY               print KEY's effective value as a TOML literal
   dump [--format F] FILE...     print the merged configuration (F: toml, json, tagged-json)
+  watch [--json] [--for S] FILE...
+                                print a summary of the merged configuration, then a line per
+                                added, changed or removed key and per error as the files
+                                change, until SIGINT or SIGTERM (or for S seconds)
 
 options (every command):
   --env PREFIX       overlay variables PREFIX__A__B=value as key a.b (repeatable)
@@ -30,6 +43,13 @@ options (every command):
   -h, --help         print this help
 
 Files load in the order given; later files override earlier ones, then --env, then --set.
+`watch` keeps running when a file fails to read, parse or validate: it reports the error and
+keeps the file's last good content (none, if it never loaded), and applies the next good edit.
+`watch --json` prints one JSON object per line: values as JSON, date-times as strings, secret
+values as "<secret>"; no "old" when added, no "new" when removed; line and column 0 if unknown.
+  {"event":"loaded","files":[F,...],"keys":N,"generation":G}
+  {"event":"added"|"changed"|"removed","key":K,"old":V,"new":V,"generation":G,"source":S}
+  {"event":"error","source":S,"line":L,"column":C,"code":E,"message":M}
 
 exit status: 0 success; 1 invalid input (parse or read error, or a secret key asked for);
 2 `get` found no value; 64 usage error.
@@ -42,6 +62,8 @@ struct options {
     std::vector<std::pair<std::string, std::string>> sets;
     std::vector<std::string> secrets;
     std::string format = "toml";
+    bool json = false;                  // watch --json
+    std::optional<double> for_seconds;  // watch --for
     bool help = false;
 };
 
@@ -86,6 +108,15 @@ std::optional<int> parse_args(int argc, char** argv, options& o) {
             o.format = param;
         } else if (arg.starts_with("--format=")) {
             o.format = std::string(arg.substr(9));
+        } else if (arg == "--json") {
+            o.json = true;
+        } else if (arg == "--for") {
+            if (!next(param)) return usage_error("--for needs SECONDS");
+            char* end = nullptr;
+            const double seconds = std::strtod(param.c_str(), &end);
+            if (param.empty() || *end != '\0' || !(seconds >= 0) || seconds > 1e9)
+                return usage_error("--for needs a number of seconds: " + param);
+            o.for_seconds = seconds;
         } else {
             return usage_error("unknown option " + std::string(arg));
         }
@@ -176,6 +207,167 @@ int run_dump(const options& o) {
     return exit_ok;
 }
 
+// ---- watch ------------------------------------------------------------------------------------
+
+/// Prints `watch` events one line at a time, flushed, from any thread. Events that arrive
+/// before the `loaded` line are held back, so that it always comes first; changes that the
+/// summary already includes are dropped.
+class event_printer {
+  public:
+    explicit event_printer(bool json) : json_(json) {}
+
+    void change(const cfgreg::change_event& e) {
+        std::string line;
+        if (json_) {
+            line = "{\"event\":\"" + std::string(cfgreg::to_string(e.kind)) +
+                   "\",\"key\":" + json_string(e.key);
+            if (e.old_value) line += ",\"old\":" + json_value(*e.old_value, e.secret);
+            if (e.new_value) line += ",\"new\":" + json_value(*e.new_value, e.secret);
+            line += ",\"generation\":" + std::to_string(e.generation) +
+                    ",\"source\":" + json_string(e.source) + "}";
+        } else {
+            line = std::string(cfgreg::to_string(e.kind)) + " " + e.key + ": ";
+            if (e.old_value) line += toml_value(*e.old_value, e.secret);
+            if (e.old_value && e.new_value) line += " -> ";
+            if (e.new_value) line += toml_value(*e.new_value, e.secret);
+            line += "  (generation " + std::to_string(e.generation) + ", " + e.source + ")";
+        }
+        emit(std::move(line), e.generation);
+    }
+
+    void error(const cfgreg::error& e) {
+        const cfgreg::source_position& w = e.where();
+        std::string line;
+        if (json_) {
+            line = "{\"event\":\"error\",\"source\":" + json_string(w.source) +
+                   ",\"line\":" + std::to_string(w.line) +
+                   ",\"column\":" + std::to_string(w.column) +
+                   ",\"code\":" + json_string(to_string(e.code())) +
+                   ",\"message\":" + json_string(e.message()) + "}";
+        } else {
+            line =
+                "error " + (w.source.empty() ? std::string() : w.to_string() + ": ") + e.message();
+        }
+        emit(std::move(line), std::nullopt);
+    }
+
+    /// Prints the summary of `s`, then the events held back that came after it.
+    void loaded(const std::vector<std::string>& files, const cfgreg::snapshot& s) {
+        std::string line;
+        if (json_) {
+            line = "{\"event\":\"loaded\",\"files\":[";
+            for (std::size_t i = 0; i < files.size(); ++i)
+                line += (i == 0 ? "" : ",") + json_string(files[i]);
+            line += "],\"keys\":" + std::to_string(s.size()) +
+                    ",\"generation\":" + std::to_string(s.generation()) + "}";
+        } else {
+            line = "loaded " + std::to_string(s.size()) + " keys from " +
+                   std::to_string(files.size()) + (files.size() == 1 ? " file" : " files") +
+                   " (generation " + std::to_string(s.generation()) + "); watching";
+            for (const std::string& f : files)
+                line += " " + f;
+        }
+
+        std::lock_guard lock(mu_);
+        loaded_generation_ = s.generation();
+        write_locked(line);
+        for (auto& [held, generation] : held_) {
+            if (!generation || *generation > *loaded_generation_) write_locked(held);
+        }
+        held_.clear();
+    }
+
+  private:
+    static std::string json_string(std::string_view text) { return cfgreg::value(text).to_json(); }
+    static std::string json_value(const cfgreg::value& v, bool secret) {
+        return secret ? json_string("<secret>") : v.to_json();
+    }
+    static std::string toml_value(const cfgreg::value& v, bool secret) {
+        return secret ? "<secret>" : v.to_toml();
+    }
+
+    /// `generation` is a change's, to be compared with the summary's; none for errors.
+    void emit(std::string line, std::optional<std::uint64_t> generation) {
+        std::lock_guard lock(mu_);
+        if (!loaded_generation_) {
+            held_.emplace_back(std::move(line), generation);
+        } else if (!generation || *generation > *loaded_generation_) {
+            write_locked(line);
+        }
+    }
+
+    void write_locked(const std::string& line) {
+        std::cout << line << '\n' << std::flush;  // scripts read the lines as they come
+    }
+
+    const bool json_;
+    std::mutex mu_;
+    std::optional<std::uint64_t> loaded_generation_;  // guarded by mu_; set by `loaded`
+    std::vector<std::pair<std::string, std::optional<std::uint64_t>>> held_;  // guarded by mu_
+};
+
+/// Waits for SIGINT or SIGTERM, or `seconds` when given; the signals must be blocked in
+/// every thread. Returns the signal, or 0 on timeout.
+int wait_for_stop(const sigset_t& stop_signals, std::optional<double> seconds) {
+    if (!seconds) {
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&stop_signals, &sig) == 0) return sig;
+        }
+    }
+    timespec deadline{};
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    const double whole = std::floor(*seconds);
+    deadline.tv_sec += static_cast<std::time_t>(whole);
+    deadline.tv_nsec += static_cast<long>((*seconds - whole) * 1e9);
+    if (deadline.tv_nsec >= 1'000'000'000) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1'000'000'000;
+    }
+    for (;;) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        timespec left{deadline.tv_sec - now.tv_sec, deadline.tv_nsec - now.tv_nsec};
+        if (left.tv_nsec < 0) {
+            left.tv_sec -= 1;
+            left.tv_nsec += 1'000'000'000;
+        }
+        if (left.tv_sec < 0) return 0;
+        const int sig = sigtimedwait(&stop_signals, nullptr, &left);
+        if (sig > 0) return sig;
+        if (errno == EAGAIN) return 0;  // EINTR: wait again for the rest
+    }
+}
+
+int run_watch(const options& o) {
+    if (o.positional.empty()) return usage_error("watch needs at least one FILE");
+
+    // Block the stop signals before the watch starts its thread, so that the thread inherits
+    // the mask and only `wait_for_stop` receives them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    cfgreg::registry reg;
+    event_printer printer(o.json);
+    reg.on_error([&](const cfgreg::error& e) { printer.error(e); });
+    if (auto failed = load_all(reg, {}, o)) return *failed;
+    cfgreg::subscription changes = reg.subscribe_batch([&](const cfgreg::change_batch& batch) {
+        for (const cfgreg::change_event& e : batch.changes)
+            printer.change(e);
+    });
+
+    std::vector<std::filesystem::path> files(o.positional.begin(), o.positional.end());
+    cfgreg::watch_handle watch = reg.watch(files);
+    printer.loaded(o.positional, reg.snapshot());
+
+    wait_for_stop(stop_signals, o.for_seconds);
+    watch.stop();  // joins the watch's thread: nothing prints after this
+    changes.unsubscribe();
+    return exit_ok;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +382,7 @@ int main(int argc, char** argv) {
         if (o.command == "check") return run_check(o);
         if (o.command == "get") return run_get(o);
         if (o.command == "dump") return run_dump(o);
+        if (o.command == "watch") return run_watch(o);
     } catch (const std::exception& e) {
         std::cerr << "cfgreg: " << e.what() << '\n';
         return exit_invalid;

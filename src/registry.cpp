@@ -17,6 +17,7 @@ namespace cfgreg {
 using detail::change;
 using detail::change_set;
 using detail::layer_content;
+using detail::layer_update;
 using detail::published_state;
 using detail::snapshot_state;
 
@@ -130,24 +131,46 @@ std::optional<value> registry::impl::handle_value(const snapshot_state& state,
 
 result<change_set> registry::impl::commit_locked(layer kind, const std::string& name,
                                                  std::optional<layer_content> content) {
-    // Candidate layers, by pointer: the new content replaces the layer in place, goes after
-    // the last layer of the same kind, or the layer is dropped.
-    auto same = std::find_if(layers.begin(), layers.end(), [&](const layer_content& l) {
-        return l.kind == kind && l.name == name;
+    std::vector<layer_update> one;
+    one.push_back({kind, name, std::move(content)});
+    return commit_locked(std::move(one));
+}
+
+namespace {
+
+// Applies `u` to a list of layers (or of pointers to layers): the content replaces the layer
+// of the same kind and name in place, goes after the last layer of its kind, or the layer is
+// dropped. `place(c)` is what the list stores for content `c`; `identity(e)` is its layer.
+template <class List, class Place, class Identity>
+void apply_update(List& list, const layer_update& u, const layer_content* content, Place place,
+                  Identity identity) {
+    auto same = std::find_if(list.begin(), list.end(), [&](const auto& e) {
+        return identity(e).kind == u.kind && identity(e).name == u.name;
     });
-    auto after = std::find_if(layers.begin(), layers.end(),
-                              [&](const layer_content& l) { return l.kind > kind; });
-    std::vector<const layer_content*> candidate;
-    candidate.reserve(layers.size() + 1);
-    for (auto it = layers.begin(); it != layers.end(); ++it) {
-        if (same == layers.end() && it == after && content) candidate.push_back(&*content);
-        if (it != same)
-            candidate.push_back(&*it);
-        else if (content)
-            candidate.push_back(&*content);
+    if (same != list.end()) {
+        if (content != nullptr)
+            *same = place(content);
+        else
+            list.erase(same);
+        return;
     }
-    if (same == layers.end() && after == layers.end() && content) {
-        candidate.push_back(&*content);
+    if (content == nullptr) return;
+    auto after = std::find_if(list.begin(), list.end(),
+                              [&](const auto& e) { return identity(e).kind > u.kind; });
+    list.insert(after, place(content));
+}
+
+}  // namespace
+
+result<change_set> registry::impl::commit_locked(std::vector<layer_update> updates) {
+    // Candidate layers, by pointer, so that nothing is copied until the commit succeeds.
+    std::vector<const layer_content*> candidate;
+    candidate.reserve(layers.size() + updates.size());
+    for (const layer_content& l : layers) candidate.push_back(&l);
+    for (const layer_update& u : updates) {
+        apply_update(
+            candidate, u, u.content ? &*u.content : nullptr, [](auto* c) { return c; },
+            [](const layer_content* l) -> const layer_content& { return *l; });
     }
 
     // New effective state and the change set against the current one.
@@ -166,7 +189,10 @@ result<change_set> registry::impl::commit_locked(layer kind, const std::string& 
     change_set cs;
     cs.before = before;
     cs.generation = next->generation;
-    cs.origin = name;
+    for (const layer_update& u : updates) {
+        if (!cs.origin.empty()) cs.origin += ", ";
+        cs.origin += u.name;
+    }
     auto o = before->entries.begin();
     auto n = next->entries.begin();
     while (o != before->entries.end() || n != next->entries.end()) {
@@ -187,13 +213,11 @@ result<change_set> registry::impl::commit_locked(layer kind, const std::string& 
     }
 
     // Apply: layers, then the map (the dirty path), then the snapshot, then handles.
-    if (same != layers.end()) {
-        if (content)
-            *same = std::move(*content);
-        else
-            layers.erase(same);
-    } else if (content) {
-        layers.insert(after, std::move(*content));
+    for (layer_update& u : updates) {
+        apply_update(
+            layers, u, u.content ? &*u.content : nullptr,
+            [&](const layer_content*) { return std::move(*u.content); },
+            [](const layer_content& l) -> const layer_content& { return l; });
     }
     if (cs.changes.empty()) {
         // Provenance may still have moved (same value from another layer or line): publish
@@ -373,15 +397,20 @@ status locked_commit(registry::impl& m, F&& build) {
     return std::monostate{};
 }
 
-status commit_document(registry::impl& m, result<detail::document> doc, const std::string& name) {
-    if (!doc) return doc.error();
+layer_content file_content(detail::document doc, const std::string& name) {
     layer_content content;
     content.kind = layer::file;
     content.name = name;
-    for (detail::leaf& l : doc->leaves)
+    for (detail::leaf& l : doc.leaves)
         content.leaves.insert_or_assign(std::move(l.path),
                                         detail::stored_leaf{std::move(l.val), std::move(l.where)});
-    content.roots.insert(doc->roots.begin(), doc->roots.end());
+    content.roots.insert(doc.roots.begin(), doc.roots.end());
+    return content;
+}
+
+status commit_document(registry::impl& m, result<detail::document> doc, const std::string& name) {
+    if (!doc) return doc.error();
+    layer_content content = file_content(std::move(*doc), name);
     return locked_commit(m, [&] { return m.commit_locked(layer::file, name, std::move(content)); });
 }
 
@@ -609,8 +638,30 @@ std::string description::to_string() const {
     return out;
 }
 
-status registry::impl::reload(const std::string& name, std::string_view text) {
-    return commit_document(*this, detail::parse_toml(text, name), name);
+void registry::impl::reload(const std::vector<std::pair<std::string, std::string_view>>& files) {
+    std::vector<layer_update> updates;
+    for (const auto& [name, text] : files) {
+        result<detail::document> doc = detail::parse_toml(text, name);
+        if (!doc) {
+            report(error(doc.error().code, doc.error().message, doc.error().where));
+            continue;  // this file keeps its last good content
+        }
+        updates.push_back({layer::file, name, file_content(std::move(*doc), name)});
+    }
+    if (updates.empty()) return;
+    status st = locked_commit(*this, [&] { return commit_locked(std::move(updates)); });
+    if (!st) report(error(st.error().code, st.error().message, st.error().where));
+}
+
+void registry::impl::reserve_file_layer(const std::string& name) {
+    std::lock_guard lock(write_mu);
+    layer_update empty{layer::file, name, layer_content{}};
+    empty.content->kind = layer::file;
+    empty.content->name = name;
+    // An empty layer changes no effective value: it only takes its place in the order.
+    apply_update(
+        layers, empty, &*empty.content, [&](const layer_content*) { return *empty.content; },
+        [](const layer_content& l) -> const layer_content& { return l; });
 }
 
 }  // namespace cfgreg

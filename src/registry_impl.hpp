@@ -32,6 +32,13 @@ struct layer_content {
     std::set<key_path> roots;
 };
 
+/// One layer's new content in a commit; no content removes the layer.
+struct layer_update {
+    layer kind = layer::file;
+    std::string name;
+    std::optional<layer_content> content;
+};
+
 /// One effective value that a commit adds, changes or removes.
 struct change {
     enum class kind : std::uint8_t { added, changed, removed };
@@ -84,6 +91,9 @@ struct registry::impl {
     /// Returns the change set (empty when nothing changed), or the hook's rejection.
     result<detail::change_set> commit_locked(layer kind, const std::string& name,
                                              std::optional<detail::layer_content> content);
+    /// As above, for several layers in one commit: one candidate, one validation, one
+    /// generation and one batch of notifications (a reload of files saved together).
+    result<detail::change_set> commit_locked(std::vector<detail::layer_update> updates);
 
     /// Runs the after-commit hook; call it with `write_mu` released.
     void after_commit(const detail::change_set& changes) const;
@@ -124,9 +134,12 @@ struct registry::impl {
     void install_hooks();
     /// Sends `e` to the error handler (or the default stderr line).
     void report(const error& e) const;
-    /// Replaces the file layer `name` with `text`: parse, validate, commit, notify. Failures
-    /// are returned and left for the caller to report.
-    status reload(const std::string& name, std::string_view text);
+    /// Replaces the file layers named in `files` (name, text) in one commit: parse, validate,
+    /// commit, notify. A file that fails to parse is reported and left out; a rejection of
+    /// the candidate is reported and nothing changes.
+    void reload(const std::vector<std::pair<std::string, std::string_view>>& files);
+    /// Gives the file layer `name` its place among the layers now, empty, unless it has one.
+    void reserve_file_layer(const std::string& name);
     /// Stops and joins every watch of this registry.
     void stop_watches() noexcept;
 

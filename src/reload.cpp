@@ -168,15 +168,16 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     detail::file_watcher_options engine;
     engine.debounce = options.debounce;
     engine.max_wait = options.max_wait;
+    engine.settle = options.settle;
     engine.empty_grace = options.empty_grace;
     engine.poll_interval = options.poll_interval;
     engine.force_polling = options.force_polling;
 
+    // Files saved in one window are applied together: one candidate, one validation.
     auto on_change = [m](std::vector<detail::file_change> changes) {
-        for (const detail::file_change& c : changes) {
-            status st = m->reload(c.path, c.content);
-            if (!st) m->report(to_error(st.error()));
-        }
+        std::vector<std::pair<std::string, std::string_view>> batch;
+        for (const detail::file_change& c : changes) batch.emplace_back(c.path, c.content);
+        m->reload(batch);
     };
     auto on_error = [m](const detail::watch_error& e) {
         const errc code = e.kind == detail::watch_error_kind::degraded   ? errc::watch_degraded
@@ -188,18 +189,29 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     auto s = std::make_shared<watch_handle::state>();
     s->watcher = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
 
-    // Load each file now, from the very bytes the watch starts from, so that no edit made
+    // Each file takes its place in the layer order now, even one that cannot be loaded yet,
+    // so that the files' order decides precedence whenever they load.
+    for (const std::filesystem::path& file : files) m->reserve_file_layer(file.string());
+
+    // Load the files now, from the very bytes the watch starts from, so that no edit made
     // between this load and the first event can be missed.
+    std::vector<std::optional<std::string>> texts;
+    std::vector<std::pair<std::string, std::string_view>> loaded;
+    texts.reserve(files.size());
     for (const std::filesystem::path& file : files) {
-        std::optional<std::string> text = read_file(file);
-        if (!text) {
+        texts.push_back(read_file(file));
+        if (texts.back()) {
+            loaded.emplace_back(file.string(), *texts.back());
+        } else {
             m->report(error(errc::io_error, "cannot read file", source_position{file.string()}));
-            s->watcher->add(file);
-            continue;
         }
-        status st = m->reload(file.string(), *text);
-        if (!st) m->report(to_error(st.error()));
-        s->watcher->add(file, *text);
+    }
+    m->reload(loaded);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        if (texts[i])
+            s->watcher->add(files[i], *texts[i]);
+        else
+            s->watcher->add(files[i]);
     }
 
     {

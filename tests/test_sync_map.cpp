@@ -332,6 +332,21 @@ TEST_CASE("sync_map: string_view and C string lookups find std::string keys", "[
     CHECK(m.size() == 0);
 }
 
+TEST_CASE("sync_map: text keys of every length hash by their bytes alone", "[sync_map]") {
+    // Fault reproduced: keys over 16 bytes were hashed with bytes read past their end.
+    str_map m;
+    for (std::size_t len = 0; len <= 80; ++len) m.store(std::string(len, 'k'), "v");
+    m.promote();
+    for (std::size_t len = 0; len <= 80; ++len) {
+        CAPTURE(len);
+        for (char tail : {'\0', 'x', '\xff'}) {
+            // A view into a buffer whose bytes after the key differ every time.
+            const std::string buffer = std::string(len, 'k') + std::string(16, tail);
+            CHECK(m.contains(std::string_view(buffer.data(), len)));
+        }
+    }
+}
+
 TEST_CASE("sync_map: visit reads the stored value in place", "[sync_map]") {
     cfgreg::sync_map<int, copy_counter> m;
     m.store(1, copy_counter(7));

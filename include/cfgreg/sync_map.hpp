@@ -84,16 +84,20 @@ inline constinit std::max_align_t expunged_tag{};
     constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
     constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
     const char* p = s.data();
+    const char* const end = p + s.size();
     std::size_t n = s.size();
     std::uint64_t seed = k0 ^ n;
     std::uint64_t a = 0;
     std::uint64_t b = 0;
-    if (n >= 8) {
+    if (n > 16) {
         for (; n > 16; n -= 16, p += 16) {
             seed = mix(load_word(p) ^ k1, load_word(p + 8) ^ seed);
         }
-        a = load_word(p);              // first and last 8 bytes of what remains;
-        b = load_word(p + n - 8);      // they overlap when fewer than 16 bytes remain
+        a = load_word(end - 16);  // the last 16 bytes (they may overlap the last block),
+        b = load_word(end - 8);   // never a byte past the end
+    } else if (n >= 8) {
+        a = load_word(p);        // first and last 8 bytes; they overlap below 16 bytes
+        b = load_word(end - 8);
     } else if (n >= 4) {
         std::uint32_t lo;
         std::uint32_t hi;

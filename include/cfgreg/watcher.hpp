@@ -21,6 +21,9 @@ struct watch_options {
     std::chrono::milliseconds debounce{50};
     /// Longest time a stream of changes may delay a reload.
     std::chrono::milliseconds max_wait{500};
+    /// Two reads of a changed file this far apart must agree before it is applied, so that
+    /// a file caught mid-write is never applied. Most of a reload's latency.
+    std::chrono::milliseconds settle{20};
     /// How long an empty or missing file must stay so before it counts: editors and tools
     /// truncate before writing.
     std::chrono::milliseconds empty_grace{1000};
