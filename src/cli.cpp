@@ -256,8 +256,10 @@ class event_printer {
         std::string line;
         if (json_) {
             line = "{\"event\":\"loaded\",\"files\":[";
-            for (std::size_t i = 0; i < files.size(); ++i)
-                line += (i == 0 ? "" : ",") + json_string(files[i]);
+            for (std::size_t i = 0; i < files.size(); ++i) {
+                if (i != 0) line += ',';
+                line += json_string(files[i]);
+            }
             line += "],\"keys\":" + std::to_string(s.size()) +
                     ",\"generation\":" + std::to_string(s.generation()) + "}";
         } else {

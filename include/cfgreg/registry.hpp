@@ -126,7 +126,15 @@ class registry {
     std::optional<T> get(std::string_view key) const {
         std::optional<T> out;
         const auto take = [&](const value& v) {
-            if (auto r = convert<T>(v)) out.emplace(std::move(*r));
+            if constexpr (std::is_same_v<T, bool>) {
+                if (const bool* b = v.as_bool()) out.emplace(*b);
+            } else if constexpr (std::is_integral_v<T>) {
+                // The common case without building a `result`; the same rules as convert<T>.
+                const std::int64_t* i = v.as_integer();
+                if (i != nullptr && std::in_range<T>(*i)) out.emplace(static_cast<T>(*i));
+            } else if (auto r = convert<T>(v)) {
+                out.emplace(std::move(*r));
+            }
         };
         if (leaves_->visit(key, take)) return out;
         if (auto r = read_slow<T>(key)) return std::move(*r);
