@@ -209,9 +209,9 @@ int run_dump(const options& o) {
 
 // ---- watch ------------------------------------------------------------------------------------
 
-/// Prints `watch` events one line at a time, flushed, from any thread. Events that arrive
-/// before the `loaded` line are held back, so that it always comes first; changes that the
-/// summary already includes are dropped.
+/// Prints `watch` events one line at a time, flushed, from any thread. Events that
+/// arrive before the `loaded` line are held back, so that it always comes first;
+/// changes that the summary already includes are dropped.
 class event_printer {
   public:
     explicit event_printer(bool json) : json_(json) {}
@@ -308,8 +308,8 @@ class event_printer {
     std::vector<std::pair<std::string, std::optional<std::uint64_t>>> held_;  // guarded by mu_
 };
 
-/// Waits for SIGINT or SIGTERM, or `seconds` when given; the signals must be blocked in
-/// every thread. Returns the signal, or 0 on timeout.
+/// Waits for SIGINT or SIGTERM, or `seconds` when given; the signals must be blocked
+/// in every thread. Returns the signal, or 0 on timeout.
 int wait_for_stop(const sigset_t& stop_signals, std::optional<double> seconds) {
     if (!seconds) {
         for (;;) {
@@ -344,8 +344,8 @@ int wait_for_stop(const sigset_t& stop_signals, std::optional<double> seconds) {
 int run_watch(const options& o) {
     if (o.positional.empty()) return usage_error("watch needs at least one FILE");
 
-    // Block the stop signals before the watch starts its thread, so that the thread inherits
-    // the mask and only `wait_for_stop` receives them.
+    // Block the stop signals before the watch starts its thread, so that the thread
+    // inherits the mask and only `wait_for_stop` receives them.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);

@@ -27,10 +27,11 @@ struct retired {
 struct bag {
     std::vector<retired> items;  // epochs never decrease along the vector
     std::size_t bytes = 0;
-    bool gave_up = false;        // waited limit_wait_ms in vain; no more waiting until freed
+    bool gave_up = false;  // waited limit_wait_ms in vain; no more waiting until freed
 };
 
-// Written by writers only; readers never touch these counters.
+// Written by writers only; readers never touch these counters. Every access is relaxed:
+// they are statistics for `unreclaimed_*`, and no other memory is ordered by them.
 std::atomic<std::size_t> total_bytes{0};
 std::atomic<std::size_t> total_objects{0};
 
@@ -55,8 +56,9 @@ bool kernel_has_membarrier() {
 #endif
 }
 
-// The reclaimer's half of invariant 2: after it, every pin that some reader had stored
-// before is visible, and every reader pinning later sees the writer's earlier unlinks.
+// The reclaimer's half of invariant 2: after it, every pin that some
+// reader had stored before is visible, and every reader pinning later sees
+// the writer's earlier unlinks.
 void heavy_fence() {
 #if defined(__linux__) && !defined(CFGREG_EPOCH_SEQ_CST) && !defined(CFGREG_TSAN)
     if (domain.asymmetric) {
@@ -72,8 +74,9 @@ void heavy_fence() {
 #endif
 }
 
-// Reads the epoch to stamp a retired object with. The full fence orders the caller's unlink
-// (a store) before this load, so the stamp is never older than the unlink (invariant 3).
+// Reads the epoch to stamp a retired object with. The full fence orders the
+// caller's unlink (a store) before this load, so the stamp is never older
+// than the unlink (invariant 3).
 std::uint64_t retire_stamp() {
 #if defined(CFGREG_TSAN)
     return domain.global_epoch.fetch_add(0, std::memory_order_seq_cst);
@@ -86,7 +89,9 @@ std::uint64_t retire_stamp() {
 // Moves the global epoch forward by one when every pinned thread has seen the current one.
 void try_advance() {
     heavy_fence();
+    // Acquire pairs with the acq_rel CAS below, as made by other reclaimers.
     std::uint64_t e = domain.global_epoch.load(std::memory_order_acquire);
+    // Acquire pairs with the release CAS in register_thread(): records are complete.
     for (thread_record* r = domain.records.load(std::memory_order_acquire); r != nullptr;
          r = r->next) {
         // Acquire pairs with the release stores of guard and pin_fence (invariant 1).
@@ -100,6 +105,7 @@ void try_advance() {
 
 // Frees the prefix of `items` whose epoch is at least two behind the global one.
 std::size_t free_ready(std::vector<retired>& items, std::size_t& bytes) {
+    // Acquire pairs with the acq_rel CAS of try_advance().
     const std::uint64_t now = domain.global_epoch.load(std::memory_order_acquire);
     std::size_t n = 0;
     std::size_t freed_bytes = 0;
@@ -117,6 +123,8 @@ std::size_t free_ready(std::vector<retired>& items, std::size_t& bytes) {
 
 void collect_orphans() {
     orphanage& o = orphans();
+    // Acquire pairs with the release stores of `nonempty`; a stale false only delays
+    // collection to the next call, and the items themselves are read under `o.mu`.
     if (!o.nonempty.load(std::memory_order_acquire)) return;
     std::unique_lock lock(o.mu, std::try_to_lock);
     if (!lock.owns_lock()) return;  // another thread is collecting them
@@ -141,8 +149,8 @@ void collect_bag(bag& b) {
     collect_orphans();
     if (!over_limit(b) || b.gave_up) return;
 
-    // Writers, never readers, wait: give pinned readers (often just descheduled) time to
-    // leave their epoch so that memory stays bounded.
+    // Writers, never readers, wait: give pinned readers (often just descheduled)
+    // time to leave their epoch so that memory stays bounded.
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_wait_ms);
     while (over_limit(b) && std::chrono::steady_clock::now() < deadline) {
@@ -185,9 +193,12 @@ thread_record* register_thread() {
 
     // Recycle a record left by an exited thread, else publish a new one.
     thread_record* rec = nullptr;
+    // Acquire pairs with the release CAS that published each record, below.
     for (thread_record* r = domain.records.load(std::memory_order_acquire); r != nullptr;
          r = r->next) {
         bool expected = false;
+        // Relaxed pre-check: a stale value only costs a failed or skipped CAS; the
+        // acq_rel CAS pairs with the release store of `in_use` at thread exit.
         if (!r->in_use.load(std::memory_order_relaxed) &&
             r->in_use.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
             rec = r;
@@ -196,7 +207,8 @@ thread_record* register_thread() {
     }
     if (rec == nullptr) {
         rec = new thread_record;
-        rec->in_use.store(true, std::memory_order_relaxed);
+        rec->in_use.store(true, std::memory_order_relaxed);  // published by the CAS below
+        // Relaxed: only the CAS's expected value; a failed CAS reloads it.
         thread_record* head = domain.records.load(std::memory_order_relaxed);
         do {
             rec->next = head;
@@ -253,7 +265,9 @@ void synchronize() {
     }
 }
 
-std::size_t unreclaimed_bytes() noexcept { return total_bytes.load(std::memory_order_relaxed); }
+std::size_t unreclaimed_bytes() noexcept {
+    return total_bytes.load(std::memory_order_relaxed);
+}
 std::size_t unreclaimed_objects() noexcept {
     return total_objects.load(std::memory_order_relaxed);
 }

@@ -101,9 +101,9 @@ stat_signature stat_path(const std::string& path) {
     return signature_of(st);
 }
 
-/// True when the file's mtime is so recent that a later write within the same timestamp
-/// tick could leave size and mtime unchanged; polling then re-reads instead of trusting
-/// stat(2).
+/// True when the file's mtime is so recent that a later write within the same
+/// timestamp tick could leave size and mtime unchanged; polling then re-reads
+/// instead of trusting stat(2).
 bool recently_modified(const stat_signature& sig) {
     timespec wall{};
     ::clock_gettime(CLOCK_REALTIME, &wall);
@@ -209,9 +209,9 @@ void push_components(std::vector<std::string>& stack, const std::string& path) {
 }
 
 /// Walks the absolute `path` like realpath(3) and records every lookup whose result
-/// could change what the path reads: the name of each symlink in its directory, and the
-/// final name in the final directory. A missing component is recorded in the deepest
-/// existing directory, so its creation is seen.
+/// could change what the path reads: the name of each symlink in its directory, and
+/// the final name in the final directory. A missing component is recorded in the
+/// deepest existing directory, so its creation is seen.
 resolution resolve(const std::string& path) {
     resolution r;
     std::vector<std::string> todo;
@@ -314,7 +314,7 @@ struct file_watcher::impl {
 
     std::mutex join_mutex;  // serializes concurrent stop() calls around join()
     std::thread thread;
-    std::thread::id thread_id;  // written once by the constructor, before any other call
+    std::thread::id thread_id;  // guarded by mutex; set by the thread before any handler runs
 
     std::atomic<bool> polling_mode{false};
     std::atomic<std::uint64_t> windows{0};
@@ -383,6 +383,7 @@ void file_watcher::impl::run() {
 
         const auto now = clock::now();
         read_events(now);
+        // Relaxed: after the thread starts, only this thread writes polling_mode.
         if (polling_mode.load(std::memory_order_relaxed) && now >= next_poll) {
             poll_scan(now);
             next_poll = now + options.poll_interval;
@@ -426,6 +427,7 @@ void file_watcher::impl::wait_for_activity() {
     } else if (state == phase::settling) {
         deadline = next_round;
     }
+    // Relaxed: as in run(); this thread is the only writer.
     if (polling_mode.load(std::memory_order_relaxed)) deadline = std::min(deadline, next_poll);
 
     timespec timeout{};
@@ -733,8 +735,15 @@ file_watcher::file_watcher(change_handler on_change, error_handler on_error,
     // Release pairs with the acquire load in polling(); the thread is not running yet.
     if (!impl_->degraded_reason.empty()) impl_->polling_mode.store(true, std::memory_order_release);
 
-    impl_->thread = std::thread([state = impl_.get()] { state->run(); });
-    impl_->thread_id = impl_->thread.get_id();
+    // The thread records its own id before it can call a handler, so that stop() called from
+    // a handler always recognizes it (the constructor may not have returned yet).
+    impl_->thread = std::thread([state = impl_.get()] {
+        {
+            std::lock_guard lock(state->mutex);
+            state->thread_id = std::this_thread::get_id();
+        }
+        state->run();
+    });
 }
 
 file_watcher::~file_watcher() {
@@ -766,14 +775,16 @@ bool file_watcher::remove(const std::filesystem::path& file) {
 }
 
 void file_watcher::stop() {
+    bool from_handler = false;
     {
         std::lock_guard lock(impl_->mutex);
         if (!impl_->stopping) {
             impl_->stopping = true;
             impl_->wake_locked();
         }
+        from_handler = std::this_thread::get_id() == impl_->thread_id;
     }
-    if (std::this_thread::get_id() == impl_->thread_id) return;  // from a handler
+    if (from_handler) return;  // the thread ends by itself once the handler returns
 
     std::lock_guard join_lock(impl_->join_mutex);
     if (!impl_->thread.joinable()) return;

@@ -120,11 +120,15 @@ subscription notifier::connect(std::function<void(const change_batch&)> deliver)
     return subscription(std::move(st));
 }
 
-void notifier::publish(change_batch batch) {
+void notifier::enqueue(change_batch batch) {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(batch));
+}
+
+void notifier::drain() {
     {
         std::lock_guard lock(queue_mu_);
-        queue_.push_back(std::move(batch));
-        if (draining_) return;  // the draining thread delivers it after the current batch
+        if (draining_ || queue_.empty()) return;  // the draining thread delivers the rest
         draining_ = true;
     }
     for (;;) {

@@ -35,9 +35,9 @@ void erase_subtree(effective_map& e, const key_path& root) {
         it = e.erase(it);
 }
 
-// Removes the leaf of `e` that is an ancestor of `path`, if any. Such a leaf sorts right
-// before `path`'s position: keys between an ancestor and `path` would be the ancestor's
-// descendants, and a leaf has none in an effective map.
+// Removes the leaf of `e` that is an ancestor of `path`, if any. Such a leaf sorts
+// right before `path`'s position: keys between an ancestor and `path` would be the
+// ancestor's descendants, and a leaf has none in an effective map.
 void erase_ancestor(effective_map& e, const key_path& path) {
     auto it = e.lower_bound(path);
     if (it == e.begin()) return;
@@ -55,14 +55,15 @@ bool is_empty_table(const value& v) {
     return t != nullptr && t->empty();
 }
 
-/// The effective leaves of `layers` (lowest first): each layer's roots clear the subtrees
-/// they replace, each leaf clears the scalar on its ancestors, then the leaf goes in.
+/// The effective leaves of `layers` (lowest first): each layer's roots
+/// clear the subtrees they replace, each leaf clears the scalar on its
+/// ancestors, then the leaf goes in.
 effective_map compute_effective(const std::vector<const layer_content*>& layers) {
     effective_map e;
     for (const layer_content* l : layers) {
         if (e.empty()) {
-            // Nothing below to replace: the layer's own leaves are already consistent, and
-            // arrive sorted, so each insertion is amortized O(1).
+            // Nothing below to replace: the layer's own leaves are already
+            // consistent, and arrive sorted, so each insertion is amortized O(1).
             for (const auto& [path, leaf] : l->leaves)
                 e.emplace_hint(e.end(), path, snapshot_entry{path, leaf.val, l->kind, leaf.where});
             continue;
@@ -138,9 +139,10 @@ result<change_set> registry::impl::commit_locked(layer kind, const std::string& 
 
 namespace {
 
-// Applies `u` to a list of layers (or of pointers to layers): the content replaces the layer
-// of the same kind and name in place, goes after the last layer of its kind, or the layer is
-// dropped. `place(c)` is what the list stores for content `c`; `identity(e)` is its layer.
+// Applies `u` to a list of layers (or of pointers to layers): the content replaces
+// the layer of the same kind and name in place, goes after the last layer of its
+// kind, or the layer is dropped. `place(c)` is what the list stores for content `c`;
+// `identity(e)` is its layer.
 template <class List, class Place, class Identity>
 void apply_update(List& list, const layer_update& u, const layer_content* content, Place place,
                   Identity identity) {
@@ -166,7 +168,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     // Candidate layers, by pointer, so that nothing is copied until the commit succeeds.
     std::vector<const layer_content*> candidate;
     candidate.reserve(layers.size() + updates.size());
-    for (const layer_content& l : layers) candidate.push_back(&l);
+    for (const layer_content& l : layers)
+        candidate.push_back(&l);
     for (const layer_update& u : updates) {
         apply_update(
             candidate, u, u.content ? &*u.content : nullptr, [](auto* c) { return c; },
@@ -220,8 +223,9 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
             [](const layer_content& l) -> const layer_content& { return l; });
     }
     if (cs.changes.empty()) {
-        // Provenance may still have moved (same value from another layer or line): publish
-        // the new state under the old generation so describe and dumps stay exact.
+        // Provenance may still have moved (same value from another layer
+        // or line): publish the new state under the old generation so
+        // describe and dumps stay exact.
         next->generation = before->generation;
         cs.generation = before->generation;
     } else {
@@ -236,8 +240,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         }
         if (added) leaves.promote();  // new keys readable in one probe, without the lock
     }
-    // Release pairs with readers' acquire load in `pinned_state`; the old holder is freed
-    // once no pinned reader can hold it (invariant 3).
+    // Release pairs with readers' acquire load in `pinned_state`; the old holder is
+    // freed once no pinned reader can hold it (invariant 3).
     current.store(new published_state{next}, std::memory_order_release);
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
@@ -269,7 +273,7 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     return cs;
 }
 
-void registry::impl::after_commit(const change_set& changes) const {
+void registry::impl::after_commit_locked(const change_set& changes) const {
     if (after_commit_hook && !changes.changes.empty()) after_commit_hook(changes);
 }
 
@@ -289,7 +293,9 @@ void registry::impl::republish_secrets_locked() {
 registry::registry() : impl_(std::make_unique<impl>()), leaves_(&impl_->leaves) {
     impl_->install_hooks();
 }
-registry::~registry() { impl_->stop_watches(); }
+registry::~registry() {
+    impl_->stop_watches();
+}
 
 registry& registry::global() {
     static registry* instance = new registry();  // never destroyed: handles may outlive main
@@ -311,8 +317,9 @@ auto with_state(const registry::impl& m, F&& f) {
 
 bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const {
     const auto call = [&](const value& v) { f(v); };
-    // The text as given is tried first: if it equals some key's canonical text, it is that
-    // key (canonical text parses back to the same segments), so a hit is always right.
+    // The text as given is tried first: if it equals some key's canonical
+    // text, it is that key (canonical text parses back to the same
+    // segments), so a hit is always right.
     if (impl_->leaves.visit(key, call)) return true;
     auto path = key_path::parse(key);
     if (!path || path->str() == key) return false;
@@ -370,8 +377,8 @@ std::shared_ptr<const std::string> registry::attach_slot(std::string_view key,
     key_path path(key);  // throws errc::invalid_key
     auto canonical = std::make_shared<const std::string>(path.str());
 
-    // Registration and the first update happen under the write mutex, so no commit can slip
-    // between them (invariant 5).
+    // Registration and the first update happen under the write mutex, so no commit
+    // can slip between them (invariant 5).
     std::lock_guard lock(impl_->write_mu);
     const std::optional<value> v = impl::handle_value(impl_->state_locked(), path);
     slot->update(v ? &*v : nullptr);
@@ -383,17 +390,17 @@ std::shared_ptr<const std::string> registry::attach_slot(std::string_view key,
 
 namespace {
 
-/// Runs one commit under the write mutex, then the after-commit hook without it.
+/// Runs one commit under the write mutex and queues its notifications there, so that they
+/// queue in generation order; delivers them once the mutex is released.
 template <class F>
 status locked_commit(registry::impl& m, F&& build) {
-    change_set cs;
     {
         std::lock_guard lock(m.write_mu);
         result<change_set> r = build();
         if (!r) return r.error();
-        cs = std::move(*r);
+        m.after_commit_locked(*r);
     }
-    m.after_commit(cs);
+    m.notes.drain();
     return std::monostate{};
 }
 

@@ -48,8 +48,8 @@ struct change {
     const key_path& path() const { return after != nullptr ? after->path : before->path; }
 };
 
-/// Everything one commit did, at the generation it produced. Holds both states, so the
-/// entry pointers stay valid as long as the change set lives.
+/// Everything one commit did, at the generation it produced. Holds both states, so
+/// the entry pointers stay valid as long as the change set lives.
 struct change_set {
     std::uint64_t generation = 0;
     std::string origin;  ///< name of the layer whose change made this set
@@ -68,35 +68,42 @@ struct published_state {
 namespace cfgreg {
 
 // Invariants:
-//  1. `write_mu` guards `layers`, `slots`, `secrets` and the hooks, and serializes every write
-//     to `leaves`, `current` and `generation`. Nothing else locks; readers never touch it.
-//  2. After each commit, `leaves` holds exactly the leaves of `current`'s state (each at its
-//     canonical text), except while that commit is between its first store and its publish;
-//     during that window a reader may see some keys new and others old, never a torn value.
-//  3. `current` is never null. A writer publishes a new `published_state` with a release
-//     store (paired with readers' acquire loads) and retires the old one through the epoch
-//     domain; readers dereference it only while pinned, so none sees it freed.
-//  4. `generation` equals `current`'s state's generation after every commit; it is written
-//     only under `write_mu` and read relaxed (a stale count is only a stale count).
-//  5. Every live `setting` slot registered under key K was updated with K's effective value
-//     of the latest commit before `write_mu` was released.
+//  1. `write_mu` guards `layers`, `slots`, `secrets` and the hooks, and
+//     serializes every write to `leaves`, `current` and `generation`. Nothing
+//     else locks; readers never touch it.
+//  2. After each commit, `leaves` holds exactly the leaves of `current`'s state
+//     (each at its canonical text), except while that commit is between its first
+//     store and its publish; during that window a reader may see some keys new and
+//     others old, never a torn value.
+//  3. `current` is never null. A writer publishes a new `published_state`
+//     with a release store (paired with readers' acquire loads) and retires
+//     the old one through the epoch domain; readers dereference it only while
+//     pinned, so none sees it freed.
+//  4. `generation` equals `current`'s state's generation after every
+//     commit; it is written only under `write_mu` and read relaxed (a stale
+//     count is only a stale count).
+//  5. Every live `setting` slot registered under key K was updated with K's
+//     effective value of the latest commit before `write_mu` was released.
 struct registry::impl {
     impl();
     ~impl();
 
-    /// The single write path. Replaces (or, with `content == nullopt`, removes) the layer
-    /// of kind `kind` named `name`, computes the new effective values and the change set,
-    /// runs `validate_hook`, then applies the change set to `leaves`, publishes the new
-    /// snapshot, bumps `generation` and refreshes handles. Precondition: `write_mu` held.
-    /// Returns the change set (empty when nothing changed), or the hook's rejection.
+    /// The single write path. Replaces (or, with `content == nullopt`, removes) the
+    /// layer of kind `kind` named `name`, computes the new effective values and the
+    /// change set, runs `validate_hook`, then applies the change set to `leaves`,
+    /// publishes the new snapshot, bumps `generation` and refreshes handles.
+    /// Precondition: `write_mu` held. Returns the change set (empty when nothing
+    /// changed), or the hook's rejection.
     result<detail::change_set> commit_locked(layer kind, const std::string& name,
                                              std::optional<detail::layer_content> content);
-    /// As above, for several layers in one commit: one candidate, one validation, one
-    /// generation and one batch of notifications (a reload of files saved together).
+    /// As above, for several layers in one commit: one candidate, one
+    /// validation, one generation and one batch of notifications (a reload
+    /// of files saved together).
     result<detail::change_set> commit_locked(std::vector<detail::layer_update> updates);
 
-    /// Runs the after-commit hook; call it with `write_mu` released.
-    void after_commit(const detail::change_set& changes) const;
+    /// Runs the after-commit hook, which queues the commit's notifications without
+    /// running any callback; `notes.drain()` delivers them once `write_mu` is released.
+    void after_commit_locked(const detail::change_set& changes) const;
 
     /// The current state; precondition: `write_mu` held (or the caller is pinned).
     const detail::snapshot_state& state_locked() const {
@@ -118,25 +125,26 @@ struct registry::impl {
     std::map<key_path, std::vector<std::weak_ptr<detail::slot_base>>> slots;
     std::vector<key_path> secrets;
 
-    /// Called under `write_mu` with the candidate change set before anything is applied;
-    /// a returned failure rejects the commit and leaves the registry unchanged.
+    /// Called under `write_mu` with the candidate change set before
+    /// anything is applied; a returned failure rejects the commit and
+    /// leaves the registry unchanged.
     std::function<std::optional<failure>(const detail::change_set&)> validate_hook;
-    /// Called after a commit that changed something, without `write_mu` held. Concurrent
-    /// commits may run their hooks concurrently or out of generation order.
+    /// Called with `write_mu` held after a commit that changed something, so
+    /// that commits reach it in generation order; it must run no user code.
     std::function<void(const detail::change_set&)> after_commit_hook;
 
     // ---- Reload, validation and notification (src/reload.cpp) --------------------------
-    // `validators` is guarded by `write_mu`; `error_mu` guards `error_handler`; `watch_mu`
-    // guards `watches`. None of them is held while user code runs, except `write_mu` around
-    // validators (documented on `registry::validate`).
+    // `validators` is guarded by `write_mu`; `error_mu` guards `error_handler`;
+    // `watch_mu` guards `watches`. None of them is held while user code runs, except
+    // `write_mu` around validators (documented on `registry::validate`).
 
     /// Wires the hooks above to the validators and the notifier.
     void install_hooks();
     /// Sends `e` to the error handler (or the default stderr line).
     void report(const error& e) const;
-    /// Replaces the file layers named in `files` (name, text) in one commit: parse, validate,
-    /// commit, notify. A file that fails to parse is reported and left out; a rejection of
-    /// the candidate is reported and nothing changes.
+    /// Replaces the file layers named in `files` (name, text) in one commit: parse,
+    /// validate, commit, notify. A file that fails to parse is reported and left
+    /// out; a rejection of the candidate is reported and nothing changes.
     void reload(const std::vector<std::pair<std::string, std::string_view>>& files);
     /// Gives the file layer `name` its place among the layers now, empty, unless it has one.
     void reserve_file_layer(const std::string& name);

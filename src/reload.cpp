@@ -26,6 +26,7 @@ void watch_handle::stop() noexcept {
 }
 
 bool watch_handle::active() const noexcept {
+    // Relaxed: a flag read on its own; stop() itself joins the thread.
     return state_ != nullptr && !state_->stopped.load(std::memory_order_relaxed);
 }
 
@@ -114,7 +115,7 @@ void registry::impl::install_hooks() {
         return std::nullopt;
     };
 
-    // Runs after the new values are visible, with write_mu released.
+    // Runs under write_mu, after the new values are visible; queues, calls nobody.
     after_commit_hook = [this](const detail::change_set& cs) {
         if (notes.idle()) return;  // nobody listens: skip copying every changed value
         change_batch batch;
@@ -122,7 +123,7 @@ void registry::impl::install_hooks() {
         batch.changes.reserve(cs.changes.size());
         for (const detail::change& c : cs.changes)
             batch.changes.push_back(to_event(c, cs));
-        notes.publish(std::move(batch));
+        notes.enqueue(std::move(batch));  // delivered by notes.drain() after the commit
     };
 }
 
@@ -176,7 +177,8 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     // Files saved in one window are applied together: one candidate, one validation.
     auto on_change = [m](std::vector<detail::file_change> changes) {
         std::vector<std::pair<std::string, std::string_view>> batch;
-        for (const detail::file_change& c : changes) batch.emplace_back(c.path, c.content);
+        for (const detail::file_change& c : changes)
+            batch.emplace_back(c.path, c.content);
         m->reload(batch);
     };
     auto on_error = [m](const detail::watch_error& e) {
@@ -189,12 +191,13 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     auto s = std::make_shared<watch_handle::state>();
     s->watcher = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
 
-    // Each file takes its place in the layer order now, even one that cannot be loaded yet,
-    // so that the files' order decides precedence whenever they load.
-    for (const std::filesystem::path& file : files) m->reserve_file_layer(file.string());
+    // Each file takes its place in the layer order now, even one that cannot be
+    // loaded yet, so that the files' order decides precedence whenever they load.
+    for (const std::filesystem::path& file : files)
+        m->reserve_file_layer(file.string());
 
-    // Load the files now, from the very bytes the watch starts from, so that no edit made
-    // between this load and the first event can be missed.
+    // Load the files now, from the very bytes the watch starts from, so that no edit
+    // made between this load and the first event can be missed.
     std::vector<std::optional<std::string>> texts;
     std::vector<std::pair<std::string, std::string_view>> loaded;
     texts.reserve(files.size());

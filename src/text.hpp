@@ -9,8 +9,8 @@
 
 namespace cfgreg::detail {
 
-/// Appends `s` as a TOML basic string (also valid JSON): quotes, escapes, control characters
-/// as \uXXXX.
+/// Appends `s` as a TOML basic string (also valid JSON): quotes, escapes,
+/// control characters as \uXXXX.
 void append_quoted(std::string& out, std::string_view s);
 
 /// Appends a date, time or date-time in TOML notation (RFC 3339 with a `T`).

@@ -22,8 +22,8 @@ struct leaf {
 /// A parsed document, flattened.
 struct document {
     std::vector<leaf> leaves;
-    /// Paths whose whole subtree this document replaces in lower layers: each scalar outside
-    /// an array, and each outermost array. Tables are not roots: they merge.
+    /// Paths whose whole subtree this document replaces in lower layers: each scalar
+    /// outside an array, and each outermost array. Tables are not roots: they merge.
     std::vector<key_path> roots;
 };
 
@@ -33,13 +33,14 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
 /// Parses `text` as one TOML value (`42`, `"x"`, `[1, 2]`, `{ a = 1 }`, `1979-05-27`).
 result<value> parse_toml_literal(std::string_view text);
 
-/// Appends the leaves of `v` placed at `base` to `out` (arrays and tables are split down to
-/// scalars; empty ones stay as leaves).
+/// Appends the leaves of `v` placed at `base` to `out` (arrays and tables are split
+/// down to scalars; empty ones stay as leaves).
 void flatten(const key_path& base, const value& v, const source_position& where,
              std::vector<leaf>& out);
 
-/// Builds a composite value from leaves given relative to their common prefix (the relative
-/// path of a leaf at the prefix itself is empty). Gaps in array indices are closed up.
+/// Builds a composite value from leaves given relative to their common
+/// prefix (the relative path of a leaf at the prefix itself is empty). Gaps
+/// in array indices are closed up.
 value assemble(const std::vector<std::pair<key_path, const value*>>& leaves);
 
 /// The table `root` as a TOML document that parses back to the same values and types.

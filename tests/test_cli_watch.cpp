@@ -144,8 +144,8 @@ class cli_process {
         ::close(out_);
     }
 
-    /// The next output line that satisfies `match`, waiting at most `patience` in all;
-    /// fails the test, showing every line read, when none comes.
+    /// The next output line that satisfies `match`, waiting at most `patience` in
+    /// all; fails the test, showing every line read, when none comes.
     std::string wait_for(const std::string& what,
                          const std::function<bool(const std::string&)>& match) {
         const auto deadline = std::chrono::steady_clock::now() + patience;

@@ -12,13 +12,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
-#include <initializer_list>
 #include <mutex>
-#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -27,67 +28,24 @@ using cfgreg::detail::file_watcher;
 using cfgreg::detail::file_watcher_options;
 using cfgreg::detail::watch_error;
 using cfgreg::detail::watch_error_kind;
+using cfgreg_test::save_by_rename;
+using cfgreg_test::write_chunks;
+using cfgreg_test::write_file;
 
 namespace {
 
 constexpr auto patience = 10s;
 
-/// A fresh directory under the system temporary directory, removed with its content.
-class temp_dir {
+/// A scratch folder of this file's tests (see cfgreg_test::temp_dir).
+class temp_dir : public cfgreg_test::temp_dir {
   public:
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        const auto salt = std::random_device{}();
-        path_ = fs::temp_directory_path() /
-                ("cfgreg_watch_" + std::to_string(::getpid()) + "_" +
-                 std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + "_" +
-                 std::to_string(salt));
-        fs::create_directories(path_);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-  private:
-    fs::path path_;
+    temp_dir() : cfgreg_test::temp_dir("cfgreg_watch_") {}
 };
-
-/// Each chunk is its own write(2), so one save raises several events.
-void write_chunks(const fs::path& file, std::initializer_list<std::string_view> chunks) {
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    REQUIRE(fd >= 0);
-    for (const auto chunk : chunks) {
-        REQUIRE(::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size()));
-    }
-    REQUIRE(::close(fd) == 0);
-}
-
-void write_file(const fs::path& file, std::string_view content) {
-    write_chunks(file, {content});
-}
-
-/// What most editors do: write a temporary file beside the target, then rename it over.
-void save_by_rename(const fs::path& file, std::string_view content) {
-    fs::path temporary = file;
-    temporary += ".swp";
-    write_file(temporary, content);
-    fs::rename(temporary, file);
-}
 
 /// Waits for a condition that no handler announces, checking it every millisecond.
 template <class Predicate>
 bool eventually(Predicate predicate) {
-    const auto deadline = std::chrono::steady_clock::now() + patience;
-    while (!predicate()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
+    return cfgreg_test::eventually_within(patience, std::move(predicate));
 }
 
 /// Waits until the watcher has processed more windows than `seen`.

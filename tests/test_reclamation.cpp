@@ -16,26 +16,7 @@
 #include "cfgreg/detail/epoch.hpp"
 #include "cfgreg/sync_map.hpp"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define CFGREG_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define CFGREG_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef CFGREG_TEST_SANITIZED
-#define CFGREG_TEST_SANITIZED 0
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define CFGREG_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CFGREG_TEST_TSAN 1
-#endif
-#endif
-#ifndef CFGREG_TEST_TSAN
-#define CFGREG_TEST_TSAN 0
-#endif
+#include "sanitizers.hpp"
 
 namespace epoch = cfgreg::detail::epoch;
 
@@ -86,8 +67,9 @@ void run_together(std::vector<std::function<void()>> fns) {
     for (auto& t : threads) t.join();
 }
 
-// Two writers replace values `replacements` times in all, through every writing member, while
-// two readers copy and visit them; returns the number of corrupt values the readers saw.
+// Two writers replace values `replacements` times in all, through every
+// writing member, while two readers copy and visit them; returns the number of
+// corrupt values the readers saw.
 template <class Payload>
 long churn_values(long replacements) {
     using value = counted<Payload>;
@@ -144,8 +126,9 @@ long churn_values(long replacements) {
 // Under ASan, a value freed while a reader still held it would be reported as a use after free.
 TEST_CASE("sync_map: values replaced a million times are freed, never while read",
           "[sync_map]") {
-    // Strings, then half as many vectors: 3 million replacements in the normal build, 1.5
-    // million under ASan, 0.9 million under TSan (which runs about 40 times slower here).
+    // Strings, then half as many vectors: 3 million replacements in the
+    // normal build, 1.5 million under ASan, 0.9 million under TSan (which
+    // runs about 40 times slower here).
     const long replacements = CFGREG_TEST_TSAN        ? 600000
                               : CFGREG_TEST_SANITIZED ? 1000000
                                                       : 2000000;

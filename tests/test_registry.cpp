@@ -347,8 +347,8 @@ TEST_CASE("registry: global is one instance", "[registry]") {
     CHECK(&registry::global() == &registry::global());
 }
 
-// Torn-read pattern: writers flip between two consistent states; readers must never see a
-// value that is in neither, through get, a setting or a snapshot.
+// Torn-read pattern: writers flip between two consistent states; readers must never
+// see a value that is in neither, through get, a setting or a snapshot.
 TEST_CASE("registry: concurrent readers never see a torn or foreign value", "[registry]") {
     registry reg;
     reg.load_string("[s]\na = 1\nb = 1\nname = \"one\"\n", "f.toml").value();

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// Tests of hot reload through the registry: real files in a fresh temporary folder, real
-// inotify, and bounded waits on conditions. The engine's own cases are in test_file_watcher.
+// Tests of hot reload through the registry: real files in a fresh temporary
+// folder, real inotify, and bounded waits on conditions. The engine's own
+// cases are in test_file_watcher.
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #define CATCH_CONFIG_ENABLE_OPTIONAL_STRINGMAKER
 #include <catch2/catch.hpp>
@@ -13,19 +15,19 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cfgreg/detail/epoch.hpp"
 #include "cfgreg/registry.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -36,6 +38,9 @@ using cfgreg::change_kind;
 using cfgreg::errc;
 using cfgreg::registry;
 using cfgreg::value;
+using cfgreg_test::save_by_rename;
+using cfgreg_test::write_chunks;
+using cfgreg_test::write_file;
 
 namespace Catch {
 template <>
@@ -50,66 +55,21 @@ constexpr auto patience = 15s;
 
 const cfgreg::watch_options fast{.debounce = 20ms, .max_wait = 200ms, .empty_grace = 300ms};
 
-/// Long enough for a wrong notification to show up; used only where nothing can announce
-/// that no notification comes, and always followed by a marker that must arrive.
+/// Long enough for a wrong notification to show up; used only where
+/// nothing can announce that no notification comes, and always followed
+/// by a marker that must arrive.
 constexpr auto quiet_period = 600ms;
 
-/// A fresh directory under the system temporary directory, removed with its content.
-class temp_dir {
+/// A scratch folder of this file's tests (see cfgreg_test::temp_dir).
+class temp_dir : public cfgreg_test::temp_dir {
   public:
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        const auto salt = std::random_device{}();
-        path_ = fs::temp_directory_path() /
-                ("cfgreg_reload_" + std::to_string(::getpid()) + "_" +
-                 std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + "_" +
-                 std::to_string(salt));
-        fs::create_directories(path_);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-  private:
-    fs::path path_;
+    temp_dir() : cfgreg_test::temp_dir("cfgreg_reload_") {}
 };
-
-/// Each chunk is its own write(2), so one save raises several events.
-void write_chunks(const fs::path& file, std::initializer_list<std::string_view> chunks) {
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    REQUIRE(fd >= 0);
-    for (const auto chunk : chunks) {
-        REQUIRE(::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size()));
-    }
-    REQUIRE(::close(fd) == 0);
-}
-
-void write_file(const fs::path& file, std::string_view content) {
-    write_chunks(file, {content});
-}
-
-/// What most editors do: write a temporary file beside the target, then rename it over.
-void save_by_rename(const fs::path& file, std::string_view content) {
-    fs::path temporary = file;
-    temporary += ".swp";
-    write_file(temporary, content);
-    fs::rename(temporary, file);
-}
 
 /// Waits for a condition that no handler announces, checking it every millisecond.
 template <class Predicate>
 bool eventually(Predicate predicate) {
-    const auto deadline = std::chrono::steady_clock::now() + patience;
-    while (!predicate()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
+    return cfgreg_test::eventually_within(patience, std::move(predicate));
 }
 
 /// Records what a registry delivers (batches, per-key events, errors) and lets the test wait.
@@ -354,8 +314,8 @@ TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old director
     CHECK(r.errors().empty());
 }
 
-// The fault: the file published as first seen after an editor truncates it empties the
-// configuration.
+// The fault: the file published as first seen after an editor truncates
+// it empties the configuration.
 TEST_CASE("reload: a file truncated and written 100 ms later never reads as empty", "[reload]") {
     temp_dir dir;
     const auto file = dir / "config.toml";
@@ -482,8 +442,8 @@ TEST_CASE("reload: editing either of two files recomputes the merge from both", 
     CHECK(r.errors().empty());
 }
 
-// The fault: each file of a window was committed on its own, so a validator saw a mix of new
-// and old files and rejected edits that are consistent together.
+// The fault: each file of a window was committed on its own, so a validator saw a
+// mix of new and old files and rejected edits that are consistent together.
 TEST_CASE("reload: files saved in one window are validated and applied as one reload", "[reload]") {
     temp_dir dir;
     const auto left = dir / "left.toml";
@@ -519,8 +479,8 @@ TEST_CASE("reload: files saved in one window are validated and applied as one re
     CHECK(keys_of(all[0]) == std::vector<std::string>{"left.n", "right.n"});
 }
 
-// The fault: a file that could not be loaded when the watch started was appended above the
-// files after it once it loaded, turning base and override around.
+// The fault: a file that could not be loaded when the watch started was appended
+// above the files after it once it loaded, turning base and override around.
 TEST_CASE("reload: a file unloadable when the watch starts keeps its place once it loads",
           "[reload]") {
     temp_dir dir;
@@ -650,8 +610,8 @@ TEST_CASE("reload: a key deleted from a table and a shortened array are removed"
     CHECK(r.errors().empty());
 }
 
-// The fault: a callback that calls back into the registry deadlocks on a lock held during
-// delivery.
+// The fault: a callback that calls back into the registry deadlocks on
+// a lock held during delivery.
 TEST_CASE("reload: a callback may get, set and unsubscribe itself while others write", "[reload]") {
     temp_dir dir;
     const auto file = dir / "config.toml";
@@ -706,8 +666,8 @@ TEST_CASE("reload: a callback may get, set and unsubscribe itself while others w
     CHECK(r.errors().empty());
 }
 
-// The fault: unsubscribe returning while the callback still runs lets it use destroyed
-// captures.
+// The fault: unsubscribe returning while the callback still runs
+// lets it use destroyed captures.
 TEST_CASE("reload: unsubscribe from another thread returns after the running call", "[reload]") {
     temp_dir dir;
     const auto file = dir / "config.toml";
@@ -823,8 +783,9 @@ TEST_CASE("reload: a parse error is reported with file, line and column; the las
 
 TEST_CASE("reload: without inotify, polling picks up edits and the degraded mode is reported",
           "[reload]") {
-    // Exhausting the per-user inotify instance limit would also break every other process of
-    // this user (parallel test runs included), so the test hook stands in for it.
+    // Exhausting the per-user inotify instance limit would also break
+    // every other process of this user (parallel test runs included), so
+    // the test hook stands in for it.
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, v_is(1));
@@ -851,8 +812,8 @@ TEST_CASE("reload: without inotify, polling picks up edits and the degraded mode
     CHECK(r.errors(errc::watch_degraded).size() == 1);
 }
 
-// The fault: a reader of a reloaded key falls onto the sync_map's locked path, or sees it
-// missing between erase and store.
+// The fault: a reader of a reloaded key falls onto the sync_map's locked path, or
+// sees it missing between erase and store.
 TEST_CASE("reload: readers of every key see one of two versions across 1000 rewrites, lock-free",
           "[reload]") {
     temp_dir dir;
@@ -927,8 +888,9 @@ TEST_CASE("reload: readers of every key see one of two versions across 1000 rewr
     }
     REQUIRE(eventually([&] { return reads.load() > 0; }));
 
-    // Every 9th write (an odd stride, so the version alternates) waits for its version to be
-    // live, which guarantees over a hundred reloads among the 1000 writes.
+    // Every 9th write (an odd stride, so the version alternates) waits
+    // for its version to be live, which guarantees over a hundred
+    // reloads among the 1000 writes.
     for (int i = 1; i <= 1000; ++i) {
         const auto& text = versions[i % 2];
         if ((i / 2) % 2 == 0) {
@@ -1148,4 +1110,32 @@ TEST_CASE("reload: a throwing subscriber is reported and stops neither the reloa
     save_by_rename(file, v_is(3));
     REQUIRE(r.wait_events(2));
     CHECK(reg.get<int>("v") == 3);
+}
+
+TEST_CASE("reload: racing writers notify in generation order", "[reload]") {
+    // Fault reproduced: batches were published after the write lock was released, so two
+    // writers racing could deliver generation N + 1 before generation N.
+    cfgreg::registry reg;
+    std::mutex mu;
+    std::vector<std::uint64_t> seen;
+    auto sub = reg.subscribe_batch([&](const cfgreg::change_batch& b) {
+        std::lock_guard lock(mu);
+        seen.push_back(b.generation);
+    });
+    std::atomic<int> failed_sets{0};
+    std::vector<std::thread> writers;
+    for (const char* key : {"a", "b"}) {
+        writers.emplace_back([&reg, &failed_sets, key] {
+            for (std::int64_t i = 1; i <= 500; ++i) {
+                if (!reg.set(key, cfgreg::value(i))) ++failed_sets;
+            }
+        });
+    }
+    for (auto& w : writers) w.join();
+
+    CHECK(failed_sets == 0);
+    std::lock_guard lock(mu);
+    REQUIRE(seen.size() == 1000);
+    CHECK(std::is_sorted(seen.begin(), seen.end()));
+    CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
 }

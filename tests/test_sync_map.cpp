@@ -52,8 +52,8 @@ void delete_in_read_table(int_map& m, int key) {
     m.erase(key);
 }
 
-// Puts `key` into the read table, deletes it, then adds a new key: the first key added after
-// a promotion rebuilds the dirty list, which expunges the deleted entry.
+// Puts `key` into the read table, deletes it, then adds a new key: the first key
+// added after a promotion rebuilds the dirty list, which expunges the deleted entry.
 void expunge(int_map& m, int key, int fresh_key) {
     delete_in_read_table(m, key);
     m.store(fresh_key, fresh_key);

@@ -9,19 +9,13 @@
 
 #include "cfgreg/sync_map.hpp"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define CFGREG_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define CFGREG_TEST_SANITIZED 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 namespace {
 thread_local std::size_t allocations = 0;
 }  // namespace
 
-#if defined(CFGREG_TEST_SANITIZED)
+#if CFGREG_TEST_SANITIZED
 // The sanitizer runtimes define operator new themselves; their allocator hook counts instead.
 #include <sanitizer/allocator_interface.h>
 

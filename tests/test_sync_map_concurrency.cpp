@@ -19,16 +19,7 @@
 #include "cfgreg/detail/epoch.hpp"
 #include "cfgreg/sync_map.hpp"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define CFGREG_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define CFGREG_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef CFGREG_TEST_SANITIZED
-#define CFGREG_TEST_SANITIZED 0
-#endif
+#include "sanitizers.hpp"
 
 namespace {
 
@@ -278,8 +269,9 @@ namespace {
 
 using lock_map = cfgreg::sync_map<std::string, std::string>;
 
-// Runs every read-only member on `m` from a fresh thread and returns the locks it took.
-// `present` keys must stay present throughout; load_or_store is only called on them.
+// Runs every read-only member on `m` from a fresh thread and returns the
+// locks it took. `present` keys must stay present throughout;
+// load_or_store is only called on them.
 std::uint64_t locks_taken_by_reader(const lock_map& m, const std::vector<std::string>& present,
                                     const std::vector<std::string>& others,
                                     std::function<void()> background = {}) {
@@ -389,8 +381,9 @@ TEST_CASE("sync_map: read paths take no lock in any state of the map", "[sync_ma
         m.promote();
         int next = 0;
         auto adder = [&] {
-            // Up to 300 added keys, each deleted again now and then: new entries, promotions,
-            // expunges and unexpunges, without letting the map grow without bound.
+            // Up to 300 added keys, each deleted again now and then: new
+            // entries, promotions, expunges and unexpunges, without letting the
+            // map grow without bound.
             const std::string k = "added" + std::to_string(next++ % 300);
             m.store(k, k);
             m.store(old_keys[next % old_keys.size()], k);

@@ -2,10 +2,11 @@
 // The one error model of cfgreg: an error code, a message and where the input came from.
 #pragma once
 
-// Thread safety: `error`, `failure` and `result` are plain values. Distinct objects may be used
-// from different threads freely; one object needs external synchronization only if a thread
-// assigns to it while others read it. Nothing here refers to registry state, so a `result`
-// stays valid after the registry it came from changes or is destroyed.
+// Thread safety: `error`, `failure` and `result` are plain values. Distinct objects
+// may be used from different threads freely; one object needs external
+// synchronization only if a thread assigns to it while others read it. Nothing here
+// refers to registry state, so a `result` stays valid after the registry it came
+// from changes or is destroyed.
 
 #include <cstdint>
 #include <stdexcept>
@@ -16,9 +17,10 @@
 
 namespace cfgreg {
 
-/// What went wrong. Reads produce `missing`, `type_mismatch` and `out_of_range`; loading
-/// produces `parse_error` and `io_error`; `invalid_key` and `invalid_argument` report bad input
-/// to any member; `rejected`, `callback_failed` and `watch_degraded` reach the error handler.
+/// What went wrong. Reads produce `missing`, `type_mismatch` and `out_of_range`;
+/// loading produces `parse_error` and `io_error`; `invalid_key` and
+/// `invalid_argument` report bad input to any member; `rejected`, `callback_failed`
+/// and `watch_degraded` reach the error handler.
 enum class errc : std::uint8_t {
     missing = 1,       ///< no value at the key (in any layer)
     type_mismatch,     ///< a value exists, but its TOML type does not convert to the request
@@ -47,9 +49,9 @@ struct source_position {
     friend bool operator==(const source_position&, const source_position&) = default;
 };
 
-/// The exception thrown by `require`, by `result::value` on failure, and by loading members
-/// that are documented to throw. `what()` reads "source:line:column: message" when the
-/// position is known.
+/// The exception thrown by `require`, by `result::value` on failure, and by loading
+/// members that are documented to throw. `what()` reads "source:line:column:
+/// message" when the position is known.
 class error : public std::runtime_error {
   public:
     error(errc code, std::string message, source_position where = {});
@@ -72,8 +74,8 @@ struct failure {
     source_position where;
 };
 
-/// Either a `T` or a `failure`; the library's `expected`. Test it with `if (r)`, then read
-/// `*r`; or call `value()`, which throws `cfgreg::error` on failure.
+/// Either a `T` or a `failure`; the library's `expected`. Test it with `if (r)`,
+/// then read `*r`; or call `value()`, which throws `cfgreg::error` on failure.
 template <class T>
 class result {
   public:

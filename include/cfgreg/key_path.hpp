@@ -2,9 +2,10 @@
 // Key paths in TOML's own syntax (`a.b`, `a."x.y"`, `'lit'.z`, `servers[1].host`).
 #pragma once
 
-// Thread safety: a `key_path` is a plain value; concurrent reads of one object are safe, and
-// writes (assignment, `push_*`) need external synchronization. Views returned by `name()` and
-// `str()` live as long as the object is not modified or destroyed.
+// Thread safety: a `key_path` is a plain value; concurrent reads of one
+// object are safe, and writes (assignment, `push_*`) need external
+// synchronization. Views returned by `name()` and `str()` live as long as the
+// object is not modified or destroyed.
 
 #include <compare>
 #include <cstddef>
@@ -16,12 +17,14 @@
 
 namespace cfgreg {
 
-/// A parsed key: a sequence of table keys and array indices. Keys are case-sensitive, and a
-/// quoted key containing dots is one segment, so `a."b.c"` and `a.b.c` never collide.
+/// A parsed key: a sequence of table keys and array indices. Keys are
+/// case-sensitive, and a quoted key containing dots is one segment, so
+/// `a."b.c"` and `a.b.c` never collide.
 ///
-/// Every key path has one canonical text (`str()`): bare keys where TOML allows them, other
-/// keys as basic strings, indices as `[n]` with no separator before them. Parsing any
-/// spelling and printing gives that text, so `a . "b"`, `'a'.b` and `a.b` are one key.
+/// Every key path has one canonical text (`str()`): bare keys where TOML allows
+/// them, other keys as basic strings, indices as `[n]` with no separator before
+/// them. Parsing any spelling and printing gives that text, so `a . "b"`,
+/// `'a'.b` and `a.b` are one key.
 class key_path {
   public:
     /// One step of a path.
@@ -52,8 +55,8 @@ class key_path {
     /// The empty path: the root table.
     key_path() = default;
 
-    /// Parses `text`; throws `cfgreg::error` with `errc::invalid_key` when it is not a key
-    /// path. The empty string is the root.
+    /// Parses `text`; throws `cfgreg::error` with `errc::invalid_key` when it is not
+    /// a key path. The empty string is the root.
     explicit key_path(std::string_view text);
 
     /// Parses `text` without throwing.
@@ -82,8 +85,9 @@ class key_path {
     /// True when `prefix` is this path or one of its ancestors (the root prefixes everything).
     bool starts_with(const key_path& prefix) const noexcept;
 
-    /// Segment-wise order: a parent sorts before its children, siblings by `segment` order
-    /// (so `a[2]` before `a[10]`). This is the order of snapshots, listings and dumps.
+    /// Segment-wise order: a parent sorts before its children, siblings by
+    /// `segment` order (so `a[2]` before `a[10]`). This is the order of
+    /// snapshots, listings and dumps.
     friend std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept;
     friend bool operator==(const key_path& a, const key_path& b) noexcept {
         return a.text_ == b.text_;

@@ -2,14 +2,15 @@
 // `cfgreg::registry`: layered TOML configuration with lock-free typed reads.
 #pragma once
 
-// Thread safety: every member may be called from any thread at any time. Reads (`get`,
-// `get_or`, `read`, `require`, `contains`, `generation`, `snapshot`, and `setting<T>::get`)
-// never take a lock: a leaf is read in place from the registry's `sync_map`, and arrays,
-// tables and listings come from the current immutable snapshot. Writes (`load_*`, `set*`,
-// `unset`, `mark_secret`) are serialized by one internal mutex. A read that races a write
-// returns the value before or after it, never a mix within one leaf; use `snapshot()` to see
-// several keys at one generation. Values returned by reads are copies and stay valid forever.
-// Destroying a registry while another thread uses it is undefined, as for any object.
+// Thread safety: every member may be called from any thread at any time. Reads
+// (`get`, `get_or`, `read`, `require`, `contains`, `generation`, `snapshot`, and
+// `setting<T>::get`) never take a lock: a leaf is read in place from the registry's
+// `sync_map`, and arrays, tables and listings come from the current immutable
+// snapshot. Writes (`load_*`, `set*`, `unset`, `mark_secret`) are serialized by one
+// internal mutex. A read that races a write returns the value before or after it,
+// never a mix within one leaf; use `snapshot()` to see several keys at one
+// generation. Values returned by reads are copies and stay valid forever. Destroying
+// a registry while another thread uses it is undefined, as for any object.
 //
 // Example:
 //
@@ -89,11 +90,12 @@ struct description {
 
 /// Process-wide or local configuration: layered sources, typed reads, typed handles.
 ///
-/// Layers, lowest precedence first: defaults (`set_default`), files and strings in load
-/// order (`load_file`, `load_string`), the environment (`load_env`), runtime overrides
-/// (`set`, `unset`). The effective value of a key is the highest layer's. Tables merge across
-/// layers; a scalar or an array in a higher layer replaces the whole subtree at its key (so an
-/// array from a later file replaces an earlier file's array instead of merging element-wise).
+/// Layers, lowest precedence first: defaults (`set_default`), files and strings in
+/// load order (`load_file`, `load_string`), the environment (`load_env`), runtime
+/// overrides (`set`, `unset`). The effective value of a key is the highest layer's.
+/// Tables merge across layers; a scalar or an array in a higher layer replaces the
+/// whole subtree at its key (so an array from a later file replaces an earlier
+/// file's array instead of merging element-wise).
 class registry {
   public:
     registry();
@@ -106,9 +108,9 @@ class registry {
 
     // ---- Reading (never locks) -----------------------------------------------------------
 
-    /// `key` converted to `T`, or a failure whose code tells `missing`, `type_mismatch`,
-    /// `out_of_range` and `invalid_key` apart; its message names the key, the types and the
-    /// value's source.
+    /// `key` converted to `T`, or a failure whose code tells `missing`,
+    /// `type_mismatch`, `out_of_range` and `invalid_key` apart; its message names
+    /// the key, the types and the value's source.
     template <class T>
     result<T> read(std::string_view key) const {
         // Hit path, inline: `key` is a leaf's canonical text (read in place, no copy).
@@ -148,8 +150,8 @@ class registry {
         return fallback;
     }
 
-    /// `key` converted to `T`; throws `cfgreg::error` naming the key, the expected and the
-    /// actual type, and the value's source.
+    /// `key` converted to `T`; throws `cfgreg::error` naming the key, the expected
+    /// and the actual type, and the value's source.
     template <class T>
     T require(std::string_view key) const {
         return read<T>(key).value();
@@ -177,17 +179,18 @@ class registry {
 
     // ---- Writing --------------------------------------------------------------------------
 
-    /// Parses `path` and puts it in a file layer after the files loaded before it; loading
-    /// the same path again replaces that layer's content in place. All or nothing: on a parse
-    /// or I/O error the registry is unchanged and the failure carries file, line and column.
+    /// Parses `path` and puts it in a file layer after the files loaded before it;
+    /// loading the same path again replaces that layer's content in place. All or
+    /// nothing: on a parse or I/O error the registry is unchanged and the failure
+    /// carries file, line and column.
     status load_file(const std::filesystem::path& path);
 
     /// As `load_file`, with `name` standing for the file name in positions and provenance.
     status load_string(std::string_view text, std::string_view name);
 
-    /// Reads variables named `PREFIX__A__B` into the env layer as key `a.b` (see README for
-    /// the case rules); values parse as TOML literals when they can, else as strings.
-    /// Replaces what an earlier `load_env` with the same prefix loaded.
+    /// Reads variables named `PREFIX__A__B` into the env layer as key `a.b` (see
+    /// README for the case rules); values parse as TOML literals when they can, else
+    /// as strings. Replaces what an earlier `load_env` with the same prefix loaded.
     status load_env(std::string_view prefix);
     /// As above, from the given (name, value) pairs instead of the process environment.
     status load_env(std::string_view prefix,
@@ -196,15 +199,15 @@ class registry {
     /// Sets `key` in the defaults layer (below every file).
     status set_default(std::string_view key, value v);
 
-    /// Sets `key` in the runtime layer (above everything); arrays and tables replace the
-    /// whole subtree at `key`.
+    /// Sets `key` in the runtime layer (above everything); arrays and tables replace
+    /// the whole subtree at `key`.
     status set(std::string_view key, value v);
 
     /// Removes the runtime layer's value at and under `key`, uncovering lower layers.
     status unset(std::string_view key);
 
-    /// Marks `key` and everything under it secret: `dump`, `describe`, error messages and the
-    /// CLI never print its values.
+    /// Marks `key` and everything under it secret: `dump`, `describe`, error
+    /// messages and the CLI never print its values.
     status mark_secret(std::string_view key);
 
     /// True when `key` or an ancestor is marked secret.
@@ -218,18 +221,19 @@ class registry {
 
     // ---- Hot reload, validation and notifications -------------------------------------------
 
-    /// Reloads `files` whenever their content changes on disk, until the handle ends. Each
-    /// file is (re)loaded once now, as by `load_file` under the same spelling, so a file loaded
-    /// before keeps its place among the layers. A reload replaces that file's layer: keys
-    /// removed from the file disappear unless another layer provides them. A file that fails
-    /// to read, parse or validate is reported to the error handler and its last good content
-    /// stays in effect; the watch goes on and applies the next good version.
+    /// Reloads `files` whenever their content changes on disk, until the handle
+    /// ends. Each file is (re)loaded once now, as by `load_file` under the same
+    /// spelling, so a file loaded before keeps its place among the layers. A reload
+    /// replaces that file's layer: keys removed from the file disappear unless
+    /// another layer provides them. A file that fails to read, parse or validate is
+    /// reported to the error handler and its last good content stays in effect; the
+    /// watch goes on and applies the next good version.
     watch_handle watch(const std::filesystem::path& file, watch_options options = {});
-    watch_handle watch(const std::vector<std::filesystem::path>& files,
-                       watch_options options = {});
+    watch_handle watch(const std::vector<std::filesystem::path>& files, watch_options options = {});
 
-    /// Calls `fn` for each change of the effective value at `key` exactly; `set`, `unset`,
-    /// loads and reloads all notify. See `cfgreg/subscription.hpp` for the threading rules.
+    /// Calls `fn` for each change of the effective value at `key` exactly;
+    /// `set`, `unset`, loads and reloads all notify. See
+    /// `cfgreg/subscription.hpp` for the threading rules.
     subscription subscribe(std::string_view key, std::function<void(const change_event&)> fn);
     /// As `subscribe`, for `prefix` and every key under it ("" for every key).
     subscription subscribe_prefix(std::string_view prefix,
@@ -237,30 +241,32 @@ class registry {
     /// Calls `fn` once per change of the registry with all of its changes.
     subscription subscribe_batch(std::function<void(const change_batch&)> fn);
 
-    /// A check of a candidate configuration: return an error message to reject it, or nothing
-    /// to accept it; throwing rejects it too.
+    /// A check of a candidate configuration: return an error message to reject it,
+    /// or nothing to accept it; throwing rejects it too.
     using validator = std::function<std::optional<std::string>(const cfgreg::snapshot& candidate)>;
 
-    /// Runs `fn` on every candidate that changes `key_or_prefix` or a key under it ("" for
-    /// every candidate), before anything is applied. A rejection leaves the registry exactly as
-    /// it was: the failing `set` or `load_*` returns errc::rejected, a failing reload is
-    /// reported to the error handler. Validators run with the registry's write lock held:
-    /// they may read the registry and the candidate, but must not write to the registry.
-    /// They stay for the registry's lifetime.
+    /// Runs `fn` on every candidate that changes `key_or_prefix` or a key under it
+    /// ("" for every candidate), before anything is applied. A rejection leaves the
+    /// registry exactly as it was: the failing `set` or `load_*` returns
+    /// errc::rejected, a failing reload is reported to the error handler.
+    /// Validators run with the registry's write lock held: they may read the
+    /// registry and the candidate, but must not write to the registry. They stay
+    /// for the registry's lifetime.
     void validate(std::string_view key_or_prefix, validator fn);
 
-    /// Receives errors that no caller can receive: failed reloads (with file, line and
-    /// column), validation rejections of reloads, subscriber callbacks that threw, and a watch
-    /// falling back to polling. Called on the thread that met the error, with no lock held.
-    /// An empty function restores the default, which writes one line to stderr.
+    /// Receives errors that no caller can receive: failed reloads (with file, line
+    /// and column), validation rejections of reloads, subscriber callbacks that
+    /// threw, and a watch falling back to polling. Called on the thread that met the
+    /// error, with no lock held. An empty function restores the default, which
+    /// writes one line to stderr.
     void on_error(std::function<void(const error&)> handler);
 
     /// Private state; defined in src/registry_impl.hpp.
     struct impl;
 
   private:
-    // `key` is not a leaf's canonical text: canonicalize it, then try the leaf and the arrays
-    // and tables assembled from the leaves under it.
+    // `key` is not a leaf's canonical text: canonicalize it, then try the leaf and
+    // the arrays and tables assembled from the leaves under it.
     template <class T>
     result<T> read_slow(std::string_view key) const {
         std::optional<result<T>> out;

@@ -2,24 +2,26 @@
 // `setting<T>`: a typed handle on one key whose reads cost about one atomic load.
 #pragma once
 
-// Thread safety: `setting<T>::get` may be called from any number of threads concurrently with
-// every registry operation; it never locks, never hashes, never allocates for word-sized
-// types, and returns a value the key had at some moment at or after the handle was made.
-// Copies of a handle share one slot. Assigning to or destroying one handle object while
-// another thread uses that same object needs external synchronization, as for any object.
-// A handle may outlive its registry; it then keeps the last value it saw.
+// Thread safety: `setting<T>::get` may be called from any number of threads
+// concurrently with every registry operation; it never locks, never hashes, never
+// allocates for word-sized types, and returns a value the key had at some moment at
+// or after the handle was made. Copies of a handle share one slot. Assigning to or
+// destroying one handle object while another thread uses that same object needs
+// external synchronization, as for any object. A handle may outlive its registry; it
+// then keeps the last value it saw.
 //
 // Invariants of `detail::setting_slot<T>`:
-//  1. Only the registry writes a slot, under the registry's write mutex, in `update`; readers
-//     only load.
-//  2. Word-sized trivially copyable `T` lives in `word_`: readers do one acquire load that
-//     pairs with the writer's release store.
-//  3. Any other `T` lives behind `ptr_`, never null. The writer publishes a new object with a
-//     release store (paired with the reader's acquire load) and hands the old one to the epoch
-//     domain; a reader copies the object while pinned, so it is freed only after every reader
-//     that could hold it has unpinned.
-//  4. `state_` is the outcome of the last conversion (0, missing, type mismatch, out of range).
-//     It is advisory: a reader may see it one update ahead of or behind the value.
+//  1. Only the registry writes a slot, under the registry's write mutex, in
+//     `update`; readers only load.
+//  2. Word-sized trivially copyable `T` lives in `word_`: readers do one acquire
+//     load that pairs with the writer's release store.
+//  3. Any other `T` lives behind `ptr_`, never null. The writer publishes a new
+//     object with a release store (paired with the reader's acquire load) and hands
+//     the old one to the epoch domain; a reader copies the object while pinned, so
+//     it is freed only after every reader that could hold it has unpinned.
+//  4. `state_` is the outcome of the last conversion (0, missing, type
+//     mismatch, out of range). It is advisory: a reader may see it one update
+//     ahead of or behind the value.
 
 #include <atomic>
 #include <cstddef>
@@ -38,8 +40,8 @@ class registry;
 
 namespace detail {
 
-/// What the registry sees of a slot: refreshed with the key's new effective value (or null
-/// when the key has none) every time that value changes.
+/// What the registry sees of a slot: refreshed with the key's new effective value
+/// (or null when the key has none) every time that value changes.
 class slot_base {
   public:
     virtual ~slot_base() = default;
@@ -137,9 +139,10 @@ class setting_slot final : public slot_base {
 
 }  // namespace detail
 
-/// A typed handle on one key, made by `registry::setting<T>(key, fallback)`. `get()` returns
-/// the key's effective value converted to `T`, or the fallback while the key is missing or
-/// does not convert; it follows every later change (set, unset, reload, delete and re-add).
+/// A typed handle on one key, made by `registry::setting<T>(key, fallback)`. `get()`
+/// returns the key's effective value converted to `T`, or the fallback while the key
+/// is missing or does not convert; it follows every later change (set, unset,
+/// reload, delete and re-add).
 ///
 ///     SAFE:   auto port = reg.setting<int>("server.port", 8080);   // once, at start-up
 ///             for (;;) serve(port.get());                          // hot path
@@ -147,13 +150,13 @@ class setting_slot final : public slot_base {
 template <class T>
 class setting {
   public:
-    /// The current value (or the fallback). Word-sized trivially copyable types: one atomic
-    /// load; others: an epoch pin plus a copy of `T`.
+    /// The current value (or the fallback). Word-sized trivially copyable types: one
+    /// atomic load; others: an epoch pin plus a copy of `T`.
     T get() const { return slot_->get(); }
     T operator*() const { return get(); }
 
-    /// Why `get` returns the fallback: `errc::missing`, `type_mismatch` or `out_of_range`;
-    /// `errc{}` (zero) when it returns the key's value.
+    /// Why `get` returns the fallback: `errc::missing`, `type_mismatch` or
+    /// `out_of_range`; `errc{}` (zero) when it returns the key's value.
     errc state() const noexcept { return slot_->state(); }
 
     /// The canonical key this handle follows.

@@ -2,10 +2,11 @@
 // An immutable view of every effective value of a registry at one generation.
 #pragma once
 
-// Thread safety: a `snapshot` is immutable. Any number of threads may read one snapshot or
-// copies of it concurrently, while the registry keeps changing; the snapshot never changes.
-// Copying one costs a reference-count increment. References obtained from a snapshot (entries,
-// keys, values) stay valid as long as that snapshot or a copy of it is alive.
+// Thread safety: a `snapshot` is immutable. Any number of threads may read one
+// snapshot or copies of it concurrently, while the registry keeps changing; the
+// snapshot never changes. Copying one costs a reference-count increment. References
+// obtained from a snapshot (entries, keys, values) stay valid as long as that
+// snapshot or a copy of it is alive.
 
 #include <cstdint>
 #include <memory>
@@ -26,8 +27,8 @@ enum class layer : std::uint8_t { defaults, file, env, runtime };
 /// "defaults", "file", "env" or "runtime".
 const char* to_string(layer l) noexcept;
 
-/// Output formats of `dump`. `json` is plain JSON (date-times as strings); `tagged_json`
-/// keeps every TOML type, in the notation of the toml-test suite
+/// Output formats of `dump`. `json` is plain JSON (date-times as strings);
+/// `tagged_json` keeps every TOML type, in the notation of the toml-test suite
 /// (`{"type": "integer", "value": "42"}`).
 enum class dump_format : std::uint8_t { toml, json, tagged_json };
 
@@ -79,8 +80,8 @@ class snapshot {
     const_iterator begin() const noexcept { return state_->entries.begin(); }
     const_iterator end() const noexcept { return state_->entries.end(); }
 
-    /// The leaf at `key`, or the array or table assembled from the leaves under it; fails
-    /// with `missing` or `invalid_key`.
+    /// The leaf at `key`, or the array or table assembled from the leaves under it;
+    /// fails with `missing` or `invalid_key`.
     result<value> lookup(std::string_view key) const;
 
     /// `key` converted to `T`; failures as in `registry::read`.
@@ -106,8 +107,8 @@ class snapshot {
     /// True when `key` or one of its ancestors is marked secret.
     bool is_secret(std::string_view key) const;
 
-    /// The configuration as text; secret values print as the string "<secret>" unless
-    /// `reveal_secrets` is set.
+    /// The configuration as text; secret values print as the string "<secret>"
+    /// unless `reveal_secrets` is set.
     std::string dump(dump_format format = dump_format::toml, bool reveal_secrets = false) const;
 
   private:

@@ -2,18 +2,20 @@
 // Change notifications: what a subscriber receives, and the handle that keeps it subscribed.
 #pragma once
 
-// Thread safety: callbacks run on the thread that made the change (a `set` caller, or the
-// watcher's thread for a reload), after the new values are visible to every reader and with
-// no lock of the registry held. Changes are delivered in generation order; a change made
-// while callbacks for an earlier one are running is delivered after they return, so `set`
-// inside a callback returns before its own subscribers hear of it. Because delivery trails
-// publication, a callback that reads the registry may see a value newer than the event's.
+// Thread safety: callbacks run on the thread that made the change (a `set` caller,
+// or the watcher's thread for a reload), after the new values are visible to every
+// reader and with no lock of the registry held. Changes are delivered in generation
+// order; a change made while callbacks for an earlier one are running is delivered
+// after they return, so `set` inside a callback returns before its own subscribers
+// hear of it. Because delivery trails publication, a callback that reads the
+// registry may see a value newer than the event's.
 //
-// A `subscription` is a move-only handle. `unsubscribe()` (and the destructor) return only
-// once no call of that callback is running on another thread, so the callback's captures may
-// be destroyed right after; called from inside the callback itself, it returns at once and
-// the running call finishes normally. Distinct handles may be used from different threads;
-// one handle must not be used from two threads at once.
+// A `subscription` is a move-only handle. `unsubscribe()` (and the destructor)
+// return only once no call of that callback is running on another thread, so the
+// callback's captures may be destroyed right after; called from inside the
+// callback itself, it returns at once and the running call finishes normally.
+// Distinct handles may be used from different threads; one handle must not be
+// used from two threads at once.
 
 #include <cstdint>
 #include <memory>

@@ -2,17 +2,19 @@
 // A concurrent map for read-mostly data, with Go's sync.Map semantics and lock-free reads.
 #pragma once
 
-// Thread safety: every member may be called concurrently from any thread, including from
-// inside a `range` or `visit` callback on the same map. No operation that only reads (`load`,
-// `visit`, `contains`, `range`, and `load_or_store` on a present key) ever takes a lock,
-// spins, waits, or writes a cache line that another reader writes, in any state of the map.
-// A write happens-before every read that observes it. Destroying the map while another thread
-// uses it is undefined, as for any object.
+// Thread safety: every member may be called concurrently from any thread,
+// including from inside a `range` or `visit` callback on the same map. No
+// operation that only reads (`load`, `visit`, `contains`, `range`, and
+// `load_or_store` on a present key) ever takes a lock, spins, waits, or writes a
+// cache line that another reader writes, in any state of the map. A write
+// happens-before every read that observes it. Destroying the map while another
+// thread uses it is undefined, as for any object.
 //
-// Values are immutable once stored: `store` replaces a value, it never edits it. `load`
-// returns a copy. `visit` lends a `const T&` that is valid only until the callback returns;
-// keep no pointer or reference to it (see `visit` for the rules). Destructors of `T` run on
-// writing threads (inside `store`, `erase`, ... of this or another map), never inside a read.
+// Values are immutable once stored: `store` replaces a value, it never edits it.
+// `load` returns a copy. `visit` lends a `const T&` that is valid only until the
+// callback returns; keep no pointer or reference to it (see `visit` for the rules).
+// Destructors of `T` run on writing threads (inside `store`, `erase`, ... of this or
+// another map), never inside a read.
 //
 // Example:
 //
@@ -21,11 +23,12 @@
 //     if (auto p = ports.load("http")) use(*p);           // lock-free, no allocation
 //     auto [v, loaded] = ports.load_or_store("https", 443);
 //
-// Memory: replaced values, replaced tables and dead entries are reclaimed by the epoch domain
-// of `cfgreg/detail/epoch.hpp`. While no reader stays inside one read for longer than
-// `epoch::limit_wait_ms` (100 ms), the memory that a writing thread has retired but not yet
-// freed stays below `epoch::limit_objects` objects and `epoch::limit_bytes` bytes (counting
-// each value's own heap buffer for strings and vectors), plus one object.
+// Memory: replaced values, replaced tables and dead entries are reclaimed by the
+// epoch domain of `cfgreg/detail/epoch.hpp`. While no reader stays inside one read
+// for longer than `epoch::limit_wait_ms` (100 ms), the memory that a writing
+// thread has retired but not yet freed stays below `epoch::limit_objects` objects
+// and `epoch::limit_bytes` bytes (counting each value's own heap buffer for
+// strings and vectors), plus one object.
 
 #include <algorithm>
 #include <atomic>
@@ -66,9 +69,10 @@ std::size_t owned_bytes(const std::vector<U, A>& v) noexcept {
 /// The address stored in an entry whose key was deleted and left out of the dirty list.
 inline constinit std::max_align_t expunged_tag{};
 
-/// The hash the map uses for text keys with the default hasher: inlined, and cheaper than
-/// libstdc++'s out-of-line murmur hash for the short keys of configuration paths. Reads every
-/// byte as part of an 8-byte word and mixes each pair of words with a 64x64->128-bit multiply.
+/// The hash the map uses for text keys with the default hasher: inlined, and cheaper
+/// than libstdc++'s out-of-line murmur hash for the short keys of configuration
+/// paths. Reads every byte as part of an 8-byte word and mixes each pair of words
+/// with a 64x64->128-bit multiply.
 [[gnu::always_inline]] inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
     __extension__ using u128 = unsigned __int128;
     const u128 r = static_cast<u128>(a) * b;
@@ -131,8 +135,9 @@ inline std::size_t slot_index(std::size_t hash, unsigned shift) noexcept {
                                     shift);
 }
 
-/// Keys that lookups accept: the key type itself, or text when the key is std::string and the
-/// hasher is the standard one (std::hash of a string_view equals that of an equal string).
+/// Keys that lookups accept: the key type itself, or text when the key is
+/// std::string and the hasher is the standard one (std::hash of a string_view
+/// equals that of an equal string).
 template <class Key, class Hash, class KeyEqual, class K>
 concept lookup_key =
     std::same_as<std::remove_cvref_t<K>, Key> ||
@@ -146,8 +151,9 @@ concept lookup_key =
 
 /// A hash map for many readers and few writers, after Go's `sync.Map`.
 ///
-/// Best when keys are written once and read many times, or when threads write disjoint keys.
-/// Updating an existing key is one atomic exchange on its entry; adding a key takes a mutex.
+/// Best when keys are written once and read many times, or when threads write
+/// disjoint keys. Updating an existing key is one atomic exchange on its entry;
+/// adding a key takes a mutex.
 template <class Key, class T, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>>
 class sync_map {
     static_assert(std::is_nothrow_destructible_v<T>, "sync_map values must not throw on destroy");
@@ -166,15 +172,17 @@ public:
         requires detail::lookup_key<Key, Hash, KeyEqual, K>
     std::optional<T> load(const K& key) const;
 
-    /// Calls `f(const T&)` with the value stored for `key`, in place, and returns true; returns
-    /// false without calling `f` when the key is absent. The reference is valid only while `f`
-    /// runs: do not keep it, a pointer into it, or a view of it past the call.
+    /// Calls `f(const T&)` with the value stored for `key`, in place, and returns
+    /// true; returns false without calling `f` when the key is absent. The
+    /// reference is valid only while `f` runs: do not keep it, a pointer into it,
+    /// or a view of it past the call.
     ///
     ///     SAFE:   m.visit(k, [&](const std::string& s) { out.append(s); });
     ///     UNSAFE: m.visit(k, [&](const std::string& s) { view = s; });  // dangles later
     ///
-    /// `f` may call any member of any map. Memory retired by all writers is held back while `f`
-    /// runs, so keep it short: no blocking, no waiting for other threads.
+    /// `f` may call any member of any map. Memory retired by all writers
+    /// is held back while `f` runs, so keep it short: no blocking, no
+    /// waiting for other threads.
     template <class K, class F>
         requires detail::lookup_key<Key, Hash, KeyEqual, K>
     bool visit(const K& key, F&& f) const;
@@ -196,8 +204,9 @@ public:
         return previous;
     }
 
-    /// Returns the present value and true when `key` has one; otherwise stores `value` and
-    /// returns it with false. A present key is answered without locking or allocating.
+    /// Returns the present value and true when `key` has one; otherwise
+    /// stores `value` and returns it with false. A present key is answered
+    /// without locking or allocating.
     std::pair<T, bool> load_or_store(const Key& key, T value);
 
     /// Deletes `key` and returns the value it had, if any.
@@ -216,8 +225,8 @@ public:
         remove(key, nullptr);
     }
 
-    /// Stores `desired` when the present value equals `expected`; returns whether it did.
-    /// An absent or deleted key never matches.
+    /// Stores `desired` when the present value equals `expected`; returns whether it
+    /// did. An absent or deleted key never matches.
     template <class K>
         requires detail::lookup_key<Key, Hash, KeyEqual, K>
     bool compare_exchange(const K& key, const T& expected, T desired);
@@ -227,19 +236,21 @@ public:
         requires detail::lookup_key<Key, Hash, KeyEqual, K>
     bool compare_erase(const K& key, const T& expected);
 
-    /// Calls `f(const Key&, const T&)` for each key; `f` returning false stops the walk (`f`
-    /// may also return void). Not a snapshot: each key is visited at most once, with a value
-    /// it had at some moment of the call; keys stored or deleted meanwhile may or may not be
-    /// visited. `f` may call any member of this map, including `range`. The references follow
-    /// the rules of `visit`, and memory reclamation waits for the whole walk.
+    /// Calls `f(const Key&, const T&)` for each key; `f` returning false stops the
+    /// walk (`f` may also return void). Not a snapshot: each key is visited at most
+    /// once, with a value it had at some moment of the call; keys stored or deleted
+    /// meanwhile may or may not be visited. `f` may call any member of this map,
+    /// including `range`. The references follow the rules of `visit`, and memory
+    /// reclamation waits for the whole walk.
     template <class F>
     void range(F&& f) const;
 
     /// Deletes every key.
     void clear();
 
-    /// Moves keys added since the last promotion into the read map now, so that lookups of them
-    /// take one probe instead of two. O(size). Never needed for correctness.
+    /// Moves keys added since the last promotion into the read map now,
+    /// so that lookups of them take one probe instead of two. O(size).
+    /// Never needed for correctness.
     void promote();
 
     /// Number of keys with a value. O(size); a moment's count, not a snapshot.
@@ -256,11 +267,12 @@ private:
         explicit node(A&&... a) : value(std::forward<A>(a)...) {}
     };
 
-    // One key. Shared by the read table, the overlay and the dirty list (Go's *entry). The
-    // key's first value lives inside the entry (`first`), so that a key stored once is read
-    // from the entry's own cache lines; later values are separate nodes. `first` is destroyed
-    // by the entry's deleter while `p` still points to it, else by a deleter retired when `p`
-    // left it; `parts` counts those two owners of the entry's memory.
+    // One key. Shared by the read table, the overlay and the dirty list (Go's
+    // *entry). The key's first value lives inside the entry (`first`), so that a key
+    // stored once is read from the entry's own cache lines; later values are
+    // separate nodes. `first` is destroyed by the entry's deleter while `p` still
+    // points to it, else by a deleter retired when `p` left it; `parts` counts those
+    // two owners of the entry's memory.
     struct entry {
         std::atomic<node*> p;
         const std::size_t hash;
@@ -283,16 +295,18 @@ private:
         node* old = nullptr;
     };
 
-    // The read table is an array of groups; a group of four slots fills one cache line, and a
-    // lookup compares the four hashes of its home group without branching on each one.
+    // The read table is an array of groups; a group of four slots fills one
+    // cache line, and a lookup compares the four hashes of its home group
+    // without branching on each one.
     static constexpr int group_width = 4;
     struct alignas(64) group {
         std::size_t hash[group_width];
         entry* e[group_width];
     };
 
-    // Keys added since the last promotion: open addressing, filled in place under mu_ while
-    // readers probe it (each slot is published by one release store and never changes again).
+    // Keys added since the last promotion: open addressing, filled in place
+    // under mu_ while readers probe it (each slot is published by one release
+    // store and never changes again).
     struct overlay {
         struct oslot {
             std::atomic<std::size_t> hash{0};
@@ -363,6 +377,7 @@ private:
         ++detail::epoch::thread_lock_count;
         return std::unique_lock<std::mutex>(mu_);
     }
+    // Relaxed: only mu_ holders store read_ (invariant 1), and the caller holds mu_.
     const header* current_locked() const { return read_.load(std::memory_order_relaxed); }
     entry* add_locked(const Key& key, std::size_t hash, T&& value,
                       std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
@@ -400,6 +415,7 @@ private:
     }
     static void delete_node(void* p) noexcept { delete static_cast<node*>(p); }
     static void release_part(entry* e) noexcept {
+        // acq_rel: the last owner's acquire sees the other owner's release of its part.
         if (e->parts.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
     }
     static void destroy_first(void* p) noexcept {
@@ -423,21 +439,26 @@ private:
     static void delete_groups(void* p) noexcept { delete[] static_cast<group*>(p); }
 
     // Invariants (Go's I1-I6, adapted so that reads never lock):
-    //  1. `read_` is replaced only under mu_, by one release store; the header and the slot
-    //     array it points to are immutable; overlay slots are written once, under mu_.
-    //  2. An entry is in at most one of the read table and the overlay of any one header, and
-    //     a key has at most one entry in a header: lookups and `range` see each key once.
-    //  3. Entry states: p == null: deleted; p == expunged(): deleted, not in dirty_ (so
-    //     dirty_valid_ holds); else live. Expunged entries leave that state only under mu_,
-    //     and are added to dirty_ before mu_ is released (unexpunge).
-    //  4. When dirty_valid_, dirty_ lists every non-expunged entry of the read table plus every
-    //     entry of the overlay: promotion builds the next read table from dirty_ alone.
-    //  5. The overlay is non-null only while dirty_valid_. Promotion happens when writers have
-    //     counted dirty_.size() overlay hits (Go's miss rule, counted by writers only since
-    //     readers write nothing) or when the overlay outgrows half the read table.
-    //  6. Reclamation: a replaced header, slot array or overlay, an expunged entry dropped by
-    //     promotion, every entry dropped by `clear`, and every replaced value are retired to the
-    //     epoch domain after mu_ is released; readers reach them only under an epoch guard.
+    //  1. `read_` is replaced only under mu_, by one release store; the header
+    //     and the slot array it points to are immutable; overlay slots are
+    //     written once, under mu_.
+    //  2. An entry is in at most one of the read table and the overlay of any one
+    //     header, and a key has at most one entry in a header: lookups and
+    //     `range` see each key once.
+    //  3. Entry states: p == null: deleted; p == expunged(): deleted, not in dirty_
+    //     (so dirty_valid_ holds); else live. Expunged entries leave that state only
+    //     under mu_, and are added to dirty_ before mu_ is released (unexpunge).
+    //  4. When dirty_valid_, dirty_ lists every non-expunged entry of the read
+    //     table plus every entry of the overlay: promotion builds the next read
+    //     table from dirty_ alone.
+    //  5. The overlay is non-null only while dirty_valid_. Promotion happens when
+    //     writers have counted dirty_.size() overlay hits (Go's miss rule, counted
+    //     by writers only since readers write nothing) or when the overlay
+    //     outgrows half the read table.
+    //  6. Reclamation: a replaced header, slot array or overlay, an expunged entry
+    //     dropped by promotion, every entry dropped by `clear`, and every replaced
+    //     value are retired to the epoch domain after mu_ is released; readers reach
+    //     them only under an epoch guard.
     alignas(64) std::atomic<const header*> read_;
     alignas(64) mutable std::mutex mu_;
     const group* owned_groups_ = nullptr;  // groups of the current header; guarded by mu_
@@ -454,6 +475,7 @@ private:
 
 template <class Key, class T, class Hash, class KeyEqual>
 sync_map<Key, T, Hash, KeyEqual>::~sync_map() {
+    // Relaxed here and below: no other thread uses a map being destroyed.
     const header* h = read_.load(std::memory_order_relaxed);
     for_each_in_table(h, [](entry* e) {
         delete_entry(e);
@@ -475,8 +497,9 @@ auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t has
                                                const sync_map& m) -> entry* {
     const std::size_t mask = o->slots.size() - 1;
     for (std::size_t i = detail::slot_index(hash, o->shift);; i = (i + 1) & mask) {
-        // Acquire pairs with the release store in add_to_overlay_locked: a visible entry pointer
-        // comes with its slot's hash and the entry's constructed fields.
+        // Acquire pairs with the release store in add_to_overlay_locked:
+        // a visible entry pointer comes with its slot's hash and the
+        // entry's constructed fields.
         entry* e = o->slots[i].e.load(std::memory_order_acquire);
         if (e == nullptr) return nullptr;
         if (o->slots[i].hash.load(std::memory_order_relaxed) == hash && m.equal(e->key, key)) {
@@ -583,6 +606,7 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         if (entry* e = find(h, hash, key)) {
             // Go's trySwap: fails only on an expunged entry, which needs mu_ to revive.
+            // Relaxed: only the CAS's expected value; the CAS below re-reads it.
             node* p = e->p.load(std::memory_order_relaxed);
             while (p != expunged()) {
                 if (n == nullptr) n = new node(std::move(value));
@@ -632,6 +656,8 @@ auto sync_map<Key, T, Hash, KeyEqual>::add_locked(
     if (!dirty_valid_) dirty_locked();
     entry* e = new entry(hash, key, std::move(value));
     dirty_.push_back(e);
+    // Relaxed, here and wherever mu_ holders update it: dirty_size_ only paces promotion
+    // in note_overlay_hit(), where a stale size promotes a little early or late.
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
     add_to_overlay_locked(e, trash);
     return e;
@@ -641,6 +667,7 @@ template <class Key, class T, class Hash, class KeyEqual>
 bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
     node* p = expunged();
     // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
+    // Relaxed: no value is published; the node stored next is published by acq_rel.
     if (!e->p.compare_exchange_strong(p, nullptr, std::memory_order_relaxed)) return false;
     dirty_.push_back(e);
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
@@ -654,6 +681,7 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
     dirty_.reserve(h->count + h->count / 4 + 8);
     for_each_in_table(h, [&](entry* e) {
         // Go's tryExpungeLocked: a deleted entry becomes expunged and stays out of dirty_.
+        // Relaxed: only null and expunged() are written here, no value to publish.
         node* p = e->p.load(std::memory_order_relaxed);
         while (p == nullptr &&
                !e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) {
@@ -748,8 +776,8 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
 
     dirty_.clear();
     dirty_valid_ = false;
-    dirty_size_.store(0, std::memory_order_relaxed);
-    overlay_hits_.store(0, std::memory_order_relaxed);
+    dirty_size_.store(0, std::memory_order_relaxed);    // as in add_locked()
+    overlay_hits_.store(0, std::memory_order_relaxed);  // as in note_overlay_hit()
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -830,7 +858,7 @@ void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* pr
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         entry* e = find(h, hash, key);
         if (e == nullptr) return;  // absent from the read table and the overlay: nothing to do
-        node* p = e->p.load(std::memory_order_relaxed);
+        node* p = e->p.load(std::memory_order_relaxed);  // as in swap_in(): the CAS re-reads
         while (holds_value(p)) {
             // acq_rel: acquire makes *p readable for `previous`; release orders the delete.
             if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,

@@ -2,11 +2,12 @@
 // The immutable value type that holds anything TOML can express, and typed conversions from it.
 #pragma once
 
-// Thread safety: a `value` is immutable after construction. Any number of threads may read
-// the same `value`, copy it and convert it concurrently without synchronization; arrays and
-// tables share their elements between copies, which is safe because nobody can modify them.
-// References returned by accessors (`as_string`, `as_array`, ...) live as long as the
-// `value` they came from (or any copy of it, for arrays and tables).
+// Thread safety: a `value` is immutable after construction. Any number of threads
+// may read the same `value`, copy it and convert it concurrently without
+// synchronization; arrays and tables share their elements between copies, which is
+// safe because nobody can modify them. References returned by accessors
+// (`as_string`, `as_array`, ...) live as long as the `value` they came from (or any
+// copy of it, for arrays and tables).
 
 #include <chrono>
 #include <compare>
@@ -65,8 +66,9 @@ struct local_date_time {
     friend auto operator<=>(const local_date_time&, const local_date_time&) = default;
 };
 
-/// A date and a time at a UTC offset, as TOML's offset date-time. Two values are equal only
-/// when date, time and offset all are; compare `to_sys_time()` results to compare instants.
+/// A date and a time at a UTC offset, as TOML's offset date-time. Two values are
+/// equal only when date, time and offset all are; compare `to_sys_time()`
+/// results to compare instants.
 struct offset_date_time {
     local_date date;
     local_time time;
@@ -91,8 +93,9 @@ class value {
     value();
     value(bool b) : data_(b) {}
     value(std::int64_t i) : data_(i) {}
-    /// Any other integral type is widened to 64 bits; unsigned values above INT64_MAX throw
-    /// `cfgreg::error` with `errc::out_of_range` (TOML integers are signed 64-bit).
+    /// Any other integral type is widened to 64 bits; unsigned values above
+    /// INT64_MAX throw `cfgreg::error` with `errc::out_of_range` (TOML
+    /// integers are signed 64-bit).
     template <class I>
     requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, std::int64_t>)
         value(I i)
@@ -145,8 +148,9 @@ class value {
 
     /// This value as a TOML literal: `42`, `"text"`, `[1, 2]`, `{ a = 1 }`, `1979-05-27`.
     std::string to_toml() const;
-    /// This value as plain JSON: numbers, strings, booleans, arrays and objects; date-times
-    /// become strings in TOML's notation, and `nan`/`inf` become the strings "nan", "inf".
+    /// This value as plain JSON: numbers, strings, booleans, arrays and
+    /// objects; date-times become strings in TOML's notation, and `nan`/`inf`
+    /// become the strings "nan", "inf".
     std::string to_json() const;
 
   private:
@@ -164,27 +168,28 @@ class value {
         data_;
 };
 
-/// Parses `text` as one TOML value (`42`, `"x"`, `[1, 2]`, `{ a = 1 }`, `1979-05-27`); fails
-/// with `parse_error`.
+/// Parses `text` as one TOML value (`42`, `"x"`, `[1, 2]`, `{ a = 1 }`,
+/// `1979-05-27`); fails with `parse_error`.
 result<value> parse_value(std::string_view text);
 
-/// Parses a duration such as "250ms", "10s", "1h30m", "1.5h" or "-2m": one or more decimal
-/// numbers, each followed by a unit of ns, us (or µs), ms, s, m, h or d. Fails with
-/// `type_mismatch` on bad syntax and `out_of_range` past about 292 years.
+/// Parses a duration such as "250ms", "10s", "1h30m", "1.5h" or "-2m": one or more
+/// decimal numbers, each followed by a unit of ns, us (or µs), ms, s, m, h or d.
+/// Fails with `type_mismatch` on bad syntax and `out_of_range` past about 292 years.
 result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
-/// Conversion from a `value` to `T`; the library defines it for bool, every integral type,
-/// float and double, std::string, the four date/time types, std::chrono durations (from
-/// duration strings), std::chrono::year_month_day and sys_days (from a local date),
-/// std::chrono::sys_time (from an offset date-time), std::chrono::local_time (from a local
-/// date-time), std::vector of any of these, and `value` itself. Users may specialize it for
-/// their own types with `static result<T> from(const value&)`.
+/// Conversion from a `value` to `T`; the library defines it for bool, every integral
+/// type, float and double, std::string, the four date/time types, std::chrono
+/// durations (from duration strings), std::chrono::year_month_day and sys_days (from
+/// a local date), std::chrono::sys_time (from an offset date-time),
+/// std::chrono::local_time (from a local date-time), std::vector of any of these,
+/// and `value` itself. Users may specialize it for their own types with
+/// `static result<T> from(const value&)`.
 template <class T, class = void>
 struct converter;
 
-/// Converts `v` to `T`: `missing` never, `type_mismatch` when the TOML type does not convert,
-/// `out_of_range` when the type does but the value does not fit exactly. Messages name the
-/// types and never contain the value itself (keys may be secret).
+/// Converts `v` to `T`: `missing` never, `type_mismatch` when the TOML type does not
+/// convert, `out_of_range` when the type does but the value does not fit exactly.
+/// Messages name the types and never contain the value itself (keys may be secret).
 template <class T>
 result<T> convert(const value& v) {
     return converter<T>::from(v);

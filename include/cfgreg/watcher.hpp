@@ -2,30 +2,31 @@
 // Hot reload: the options of `registry::watch` and the handle that keeps a watch running.
 #pragma once
 
-// Thread safety: a `watch_handle` is move-only; distinct handles may be used from different
-// threads, one handle not from two threads at once. Each watch owns one background thread.
-// Reloads, their notifications and their errors run on that thread. `stop()` and the
-// destructor join it: once they return, no reload, callback or error report of this watch
-// runs, and none starts later. Do not destroy a handle from inside one of its own callbacks;
-// call `stop()` there instead, which returns at once and lets the thread end by itself.
+// Thread safety: a `watch_handle` is move-only; distinct handles may be used from
+// different threads, one handle not from two threads at once. Each watch owns one
+// background thread. Reloads, their notifications and their errors run on that
+// thread. `stop()` and the destructor join it: once they return, no reload, callback
+// or error report of this watch runs, and none starts later. Do not destroy a handle
+// from inside one of its own callbacks; call `stop()` there instead, which returns
+// at once and lets the thread end by itself.
 
 #include <chrono>
 #include <memory>
 
 namespace cfgreg {
 
-/// How a watch notices and applies changes. The defaults suit editors, config management
-/// tools and Kubernetes ConfigMap volumes.
+/// How a watch notices and applies changes. The defaults suit editors, config
+/// management tools and Kubernetes ConfigMap volumes.
 struct watch_options {
     /// Quiet time after the last change before reloading (the trailing edge).
     std::chrono::milliseconds debounce{50};
     /// Longest time a stream of changes may delay a reload.
     std::chrono::milliseconds max_wait{500};
-    /// Two reads of a changed file this far apart must agree before it is applied, so that
-    /// a file caught mid-write is never applied. Most of a reload's latency.
+    /// Two reads of a changed file this far apart must agree before it is applied,
+    /// so that a file caught mid-write is never applied. Most of a reload's latency.
     std::chrono::milliseconds settle{20};
-    /// How long an empty or missing file must stay so before it counts: editors and tools
-    /// truncate before writing.
+    /// How long an empty or missing file must stay so before it counts: editors and
+    /// tools truncate before writing.
     std::chrono::milliseconds empty_grace{1000};
     /// Interval of the polling fallback, used when inotify is not available.
     std::chrono::milliseconds poll_interval{1000};
