@@ -1131,7 +1131,8 @@ TEST_CASE("reload: racing writers notify in generation order", "[reload]") {
             }
         });
     }
-    for (auto& w : writers) w.join();
+    for (auto& w : writers)
+        w.join();
 
     CHECK(failed_sets == 0);
     std::lock_guard lock(mu);
