@@ -200,11 +200,11 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     auto n = next->entries.begin();
     while (o != before->entries.end() || n != next->entries.end()) {
         if (n == next->entries.end() || (o != before->entries.end() && o->path < n->path)) {
-            cs.changes.push_back({change::kind::removed, &*o++, nullptr});
+            cs.changes.push_back({change_kind::removed, &*o++, nullptr});
         } else if (o == before->entries.end() || n->path < o->path) {
-            cs.changes.push_back({change::kind::added, nullptr, &*n++});
+            cs.changes.push_back({change_kind::added, nullptr, &*n++});
         } else {
-            if (!same_entry_value(*o, *n)) cs.changes.push_back({change::kind::changed, &*o, &*n});
+            if (!same_entry_value(*o, *n)) cs.changes.push_back({change_kind::changed, &*o, &*n});
             ++o;
             ++n;
         }

@@ -41,8 +41,7 @@ struct layer_update {
 
 /// One effective value that a commit adds, changes or removes.
 struct change {
-    enum class kind : std::uint8_t { added, changed, removed };
-    kind what = kind::added;
+    change_kind what = change_kind::added;
     const snapshot_entry* before = nullptr;  ///< into `change_set::before`; null when added
     const snapshot_entry* after = nullptr;   ///< into `change_set::after`; null when removed
     const key_path& path() const { return after != nullptr ? after->path : before->path; }

@@ -43,17 +43,7 @@ error to_error(const failure& f) {
 change_event to_event(const detail::change& c, const detail::change_set& cs) {
     change_event e;
     e.key = c.path().str();
-    switch (c.what) {
-        case detail::change::kind::added:
-            e.kind = change_kind::added;
-            break;
-        case detail::change::kind::changed:
-            e.kind = change_kind::changed;
-            break;
-        case detail::change::kind::removed:
-            e.kind = change_kind::removed;
-            break;
-    }
+    e.kind = c.what;
     if (c.before != nullptr) e.old_value = c.before->val;
     if (c.after != nullptr) e.new_value = c.after->val;
     e.generation = cs.generation;

@@ -289,6 +289,14 @@ private:
         ~entry() {}  // `first` has its own lifetime (see above)
     };
 
+    // Objects unlinked under mu_, retired once it is released (invariant 6).
+    struct retiree {
+        void* p;
+        detail::epoch::deleter_fn deleter;
+        std::size_t bytes;
+    };
+    using trash_list = std::vector<retiree>;
+
     // A value unlinked by a write, to retire once the writer is unpinned.
     struct replaced {
         entry* e = nullptr;
@@ -380,20 +388,20 @@ private:
     // Relaxed: only mu_ holders store read_ (invariant 1), and the caller holds mu_.
     const header* current_locked() const { return read_.load(std::memory_order_relaxed); }
     entry* add_locked(const Key& key, std::size_t hash, T&& value,
-                      std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+                      trash_list& trash);
     bool unexpunge_locked(entry* e);
     void dirty_locked();
-    void publish_locked(header* h, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+    void publish_locked(header* h, trash_list& trash);
     void add_to_overlay_locked(entry* e,
-                               std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
-    void promote_locked(std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash);
+                               trash_list& trash);
+    void promote_locked(trash_list& trash);
     void note_overlay_hit();
 
     static void retire_node(node* n) {
         detail::epoch::retire(n, &delete_node, sizeof(node) + detail::owned_bytes(n->value));
     }
-    static void retire_all(std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
-        for (auto& [p, del] : trash) detail::epoch::retire(p, del, sizeof(entry));
+    static void retire_all(trash_list& trash) {
+        for (const retiree& r : trash) detail::epoch::retire(r.p, r.deleter, r.bytes);
     }
     // Called while pinned, right after `old` was unlinked from `e`.
     static replaced unlinked(entry* e, node* old) noexcept {
@@ -412,6 +420,12 @@ private:
         } else if constexpr (!std::is_trivially_destructible_v<T>) {
             detail::epoch::retire(r.e, &destroy_first, detail::owned_bytes(r.e->first.value));
         }
+    }
+    static std::size_t overlay_bytes(const overlay* o) noexcept {
+        return sizeof(overlay) + o->slots.size() * sizeof(typename overlay::oslot);
+    }
+    static std::size_t group_bytes(const header* h) noexcept {
+        return (std::size_t{1} << (64 - h->shift)) * sizeof(group);
     }
     static void delete_node(void* p) noexcept { delete static_cast<node*>(p); }
     static void release_part(entry* e) noexcept {
@@ -587,7 +601,7 @@ void sync_map<Key, T, Hash, KeyEqual>::note_overlay_hit() {
     std::unique_lock<std::mutex> guard(mu_, std::try_to_lock);
     if (!guard.owns_lock()) return;  // a writer holds mu_; the next hit tries again
     ++detail::epoch::thread_lock_count;
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    trash_list trash;
     if (current_locked()->added != nullptr) promote_locked(trash);
     guard.unlock();
     retire_all(trash);
@@ -628,7 +642,7 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         return;
     }
 
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    trash_list trash;
     {
         auto guard = lock();
         detail::epoch::guard pin;  // nodes read here may be replaced by lock-free writers
@@ -651,7 +665,7 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
 template <class Key, class T, class Hash, class KeyEqual>
 auto sync_map<Key, T, Hash, KeyEqual>::add_locked(
     const Key& key, std::size_t hash, T&& value,
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) -> entry* {
+    trash_list& trash) -> entry* {
     // A new key joins the dirty list and the overlay (Go: the dirty map, an amended read map).
     if (!dirty_valid_) dirty_locked();
     entry* e = new entry(hash, key, std::move(value));
@@ -695,16 +709,16 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
 
 template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::publish_locked(
-    header* h, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    header* h, trash_list& trash) {
     const header* old = current_locked();
     // Release pairs with the acquire loads of read_: the new tables are complete when seen.
     read_.store(h, std::memory_order_release);
-    trash.emplace_back(const_cast<header*>(old), &delete_header);
+    trash.push_back({const_cast<header*>(old), &delete_header, sizeof(header)});
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
-    entry* e, std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    entry* e, trash_list& trash) {
     const header* h = current_locked();
     overlay* o = h->added;
     if (o == nullptr || (o->count + 1) * 2 > o->slots.size()) {
@@ -723,7 +737,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
             for (auto& s : o->slots) {
                 if (entry* x = s.e.load(std::memory_order_relaxed)) put(x);
             }
-            trash.emplace_back(o, &delete_overlay);
+            trash.push_back({o, &delete_overlay, overlay_bytes(o)});
         }
         put(e);
         publish_locked(new header{h->groups, h->shift, h->count, grown}, trash);
@@ -742,7 +756,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
 
 template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>>& trash) {
+    trash_list& trash) {
     const header* h = current_locked();
     if (!dirty_valid_) return;
 
@@ -763,14 +777,14 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
         if (e->p.load(std::memory_order_relaxed) == expunged()) {
-            trash.emplace_back(e, &delete_entry);
+            trash.push_back({e, &delete_entry, sizeof(entry)});
         }
         return true;
     });
     if (owned_groups_ != nullptr) {
-        trash.emplace_back(const_cast<group*>(owned_groups_), &delete_groups);
+        trash.push_back({const_cast<group*>(owned_groups_), &delete_groups, group_bytes(h)});
     }
-    if (h->added != nullptr) trash.emplace_back(h->added, &delete_overlay);
+    if (h->added != nullptr) trash.push_back({h->added, &delete_overlay, overlay_bytes(h->added)});
     owned_groups_ = groups;
     publish_locked(new header{groups, 64 - bits, dirty_.size(), nullptr}, trash);
 
@@ -782,7 +796,7 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
 
 template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::promote() {
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    trash_list trash;
     {
         auto guard = lock();
         if (current_locked()->added != nullptr) promote_locked(trash);
@@ -827,7 +841,7 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
         }
     }
     if (!out) {
-        std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+        trash_list trash;
         {
             auto guard = lock();
             detail::epoch::guard pin;
@@ -934,25 +948,25 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         if (h->count == 0 && h->added == nullptr) return;  // Go: nothing to clear
     }
-    std::vector<std::pair<void*, detail::epoch::deleter_fn>> trash;
+    trash_list trash;
     {
         auto guard = lock();
         const header* h = current_locked();
         // Every entry is in the read table or the overlay (invariant 4); each is dropped once.
         for_each_in_table(h, [&](entry* e) {
-            trash.emplace_back(e, &delete_entry);
+            trash.push_back({e, &delete_entry, sizeof(entry)});
             return true;
         });
         if (h->added != nullptr) {
             for (auto& s : h->added->slots) {
                 if (entry* e = s.e.load(std::memory_order_relaxed)) {
-                    trash.emplace_back(e, &delete_entry);
+                    trash.push_back({e, &delete_entry, sizeof(entry)});
                 }
             }
-            trash.emplace_back(h->added, &delete_overlay);
+            trash.push_back({h->added, &delete_overlay, overlay_bytes(h->added)});
         }
         if (owned_groups_ != nullptr) {
-            trash.emplace_back(const_cast<group*>(owned_groups_), &delete_groups);
+            trash.push_back({const_cast<group*>(owned_groups_), &delete_groups, group_bytes(h)});
         }
         owned_groups_ = nullptr;
         publish_locked(new header{}, trash);
