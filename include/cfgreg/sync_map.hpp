@@ -6,7 +6,9 @@
 // including from inside a `range` or `visit` callback on the same map. No
 // operation that only reads (`load`, `visit`, `contains`, `range`, and
 // `load_or_store` on a present key) ever takes a lock, spins, waits, or writes a
-// cache line that another reader writes, in any state of the map. A write
+// cache line that another reader writes, in any state of the map. (A thread's
+// first operation of all registers it with the reclamation domain, once: one
+// allocation, and a record reused after the thread exits.) A write
 // happens-before every read that observes it. Destroying the map while another
 // thread uses it is undefined, as for any object.
 //
