@@ -185,6 +185,15 @@ int run_get(const options& o) {
         std::cerr << "cfgreg: key `" << key << "` is secret; its value is not printed\n";
         return exit_invalid;
     }
+    // A table or array that holds a secret is not printed either.
+    const cfgreg::snapshot s = reg.snapshot();
+    for (const std::string& under : s.keys(key)) {
+        if (s.is_secret(under)) {
+            std::cerr << "cfgreg: `" << key << "` holds secret key `" << under
+                      << "`; its value is not printed (`cfgreg dump` masks secrets)\n";
+            return exit_invalid;
+        }
+    }
     std::cout << v->to_toml() << '\n';
     return exit_ok;
 }

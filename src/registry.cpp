@@ -438,6 +438,11 @@ void put(layer_content& content, const key_path& path, const value& v,
 }  // namespace
 
 status registry::load_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        return failure{errc::io_error, "cannot read file: is a directory",
+                       source_position{path.string(), 0, 0}};
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return failure{errc::io_error, "cannot open file", source_position{path.string(), 0, 0}};

@@ -69,6 +69,8 @@ key_path canonical(std::string_view key) {
 }
 
 std::optional<std::string> read_file(const std::filesystem::path& file) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) return std::nullopt;
     std::ifstream in(file, std::ios::binary);
     if (!in) return std::nullopt;
     std::ostringstream text;

@@ -103,6 +103,12 @@ TEST_CASE("cli: secrets are never printed", "[cli]") {
     const auto get = run("get --secret db " + f + " db.password");
     CHECK(get.code == 1);
     CHECK(get.out.find("hunter2") == std::string::npos);
+    // Fault reproduced: a table or the root holding a secret was printed whole.
+    for (const std::string key : {"db", "''"}) {
+        const auto parent = run("get --secret db.password " + f + " " + key);
+        CHECK(parent.code == 1);
+        CHECK(parent.out.find("hunter2") == std::string::npos);
+    }
 }
 
 TEST_CASE("cli: dump of each valid toml-test file loads back to the same values", "[cli]") {

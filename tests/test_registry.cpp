@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -181,6 +182,31 @@ TEST_CASE("registry: a failed load leaves the registry exactly as it was", "[reg
     CHECK(reg.dump(dump_format::tagged_json) == before);
     CHECK(reg.generation() == generation);
     CHECK(reg.load_file("/nonexistent/x.toml").code() == errc::io_error);
+    // Fault reproduced: a directory loaded as an empty document, dropping that layer's keys.
+    CHECK(reg.load_file(std::filesystem::temp_directory_path()).code() == errc::io_error);
+    CHECK(reg.dump(dump_format::tagged_json) == before);
+}
+
+TEST_CASE("registry: date-times far from 1970 convert exactly or report out of range",
+          "[registry]") {
+    // Fault reproduced: nanosecond arithmetic overflowed and returned a wrong date in 1816.
+    registry reg;
+    REQUIRE(
+        reg.load_string("odt = 9999-12-31T23:59:59Z\nldt = 1000-01-01T00:00:00\n"
+                        "near = 2024-05-06T07:08:09.5Z\n",
+                        "dates.toml"));
+    using namespace std::chrono;
+    const auto far = reg.read<sys_seconds>("odt");
+    REQUIRE(far);
+    CHECK(far->time_since_epoch() == seconds{253402300799});
+    CHECK(reg.read<sys_time<nanoseconds>>("odt").code() == errc::out_of_range);
+    CHECK(reg.read<std::chrono::local_time<nanoseconds>>("ldt").code() == errc::out_of_range);
+    REQUIRE(reg.read<std::chrono::local_seconds>("ldt"));
+    CHECK(reg.read<std::chrono::local_seconds>("ldt")->time_since_epoch() == seconds{-30610224000});
+    const auto near = reg.read<sys_time<milliseconds>>("near");
+    REQUIRE(near);
+    CHECK(near->time_since_epoch() == milliseconds{1714979289500});
+    CHECK(reg.read<sys_seconds>("near").code() == errc::out_of_range);
 }
 
 TEST_CASE("registry: load_env maps double underscores and matches case", "[registry]") {

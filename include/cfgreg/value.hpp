@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <ratio>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -323,17 +324,53 @@ struct converter<std::chrono::sys_days> {
     }
 };
 
+namespace detail {
+
+/// `whole` seconds plus `sub` (under a second) as a duration of type `D`: `out_of_range` when
+/// `D` cannot hold it exactly, instead of overflowing for dates far from 1970.
+template <class D>
+result<D> exact_ticks(std::chrono::seconds whole, std::chrono::nanoseconds sub) {
+    using namespace std::chrono;
+    using rep = typename D::rep;
+    if constexpr (std::is_floating_point_v<rep>) {
+        return duration_cast<D>(whole) + duration_cast<D>(sub);
+    } else if constexpr (std::ratio_less_v<typename D::period, std::ratio<1>>) {
+        const D fraction = duration_cast<D>(sub);
+        if (duration_cast<nanoseconds>(fraction) != sub)
+            return out_of_range("date-time is not a whole number of the clock's ticks");
+        constexpr rep per_second = duration_cast<D>(seconds{1}).count();
+        // One second of margin keeps the fraction's addition from overflowing as well.
+        constexpr rep limit = std::numeric_limits<rep>::max() / per_second - 1;
+        if (whole.count() > limit || whole.count() < -limit)
+            return out_of_range("date-time is outside the range of the clock");
+        return D{static_cast<rep>(whole.count()) * per_second} + fraction;
+    } else {
+        if (sub.count() != 0)
+            return out_of_range("date-time is not a whole number of the clock's ticks");
+        const D cast = duration_cast<D>(whole);
+        if (duration_cast<seconds>(cast) != whole)
+            return out_of_range("date-time is not a whole number of the clock's ticks");
+        return cast;
+    }
+}
+
+}  // namespace detail
+
 template <class D>
 struct converter<std::chrono::sys_time<D>,
                  std::enable_if_t<!std::is_same_v<D, std::chrono::days>>> {
     static result<std::chrono::sys_time<D>> from(const value& v) {
         const offset_date_time* p = v.as_offset_date_time();
         if (p == nullptr) return detail::mismatch(v, "offset date-time");
-        const auto exact = p->to_sys_time();
-        const auto cast = std::chrono::time_point_cast<D>(exact);
-        if (std::chrono::time_point_cast<std::chrono::nanoseconds>(cast) != exact)
-            return detail::out_of_range("date-time is not a whole number of the clock's ticks");
-        return cast;
+        using namespace std::chrono;
+        const sys_days day_part{
+            year_month_day{year{p->date.year}, month{p->date.month}, day{p->date.day}}};
+        const sys_seconds whole = day_part + hours{p->time.hour} + minutes{p->time.minute} +
+                                  seconds{p->time.second} - minutes{p->offset_minutes};
+        auto ticks =
+            detail::exact_ticks<D>(whole.time_since_epoch(), nanoseconds{p->time.nanosecond});
+        if (!ticks) return ticks.error();
+        return std::chrono::sys_time<D>{*ticks};
     }
 };
 
@@ -343,14 +380,14 @@ struct converter<std::chrono::local_time<D>> {
         const local_date_time* p = v.as_local_date_time();
         if (p == nullptr) return detail::mismatch(v, "local date-time");
         using namespace std::chrono;
-        const auto days_part =
-            local_days{year_month_day{year{p->date.year}, month{p->date.month}, day{p->date.day}}};
-        const auto exact = days_part + hours{p->time.hour} + minutes{p->time.minute} +
-                           seconds{p->time.second} + nanoseconds{p->time.nanosecond};
-        const auto cast = time_point_cast<D>(exact);
-        if (time_point_cast<nanoseconds>(cast) != exact)
-            return detail::out_of_range("date-time is not a whole number of the clock's ticks");
-        return cast;
+        const local_days day_part{
+            year_month_day{year{p->date.year}, month{p->date.month}, day{p->date.day}}};
+        const local_seconds whole =
+            day_part + hours{p->time.hour} + minutes{p->time.minute} + seconds{p->time.second};
+        auto ticks =
+            detail::exact_ticks<D>(whole.time_since_epoch(), nanoseconds{p->time.nanosecond});
+        if (!ticks) return ticks.error();
+        return std::chrono::local_time<D>{*ticks};
     }
 };
 
