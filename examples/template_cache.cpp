@@ -19,8 +19,8 @@
 
 namespace {
 
-const std::vector<std::string> template_names = {"home", "login", "profile", "search",
-                                                 "cart", "checkout", "help", "error"};
+const std::vector<std::string> template_names = {"home", "login",    "profile", "search",
+                                                 "cart", "checkout", "help",    "error"};
 
 std::atomic<int> compilations{0};
 
@@ -38,13 +38,14 @@ void serve(int threads, int rounds, Request request) {
         workers.emplace_back([&, t] {
             for (int r = 0; r < rounds; ++r) {
                 for (std::size_t i = 0; i < template_names.size(); ++i) {
-                    request(template_names[(i + static_cast<std::size_t>(t)) %
-                                           template_names.size()]);
+                    request(
+                        template_names[(i + static_cast<std::size_t>(t)) % template_names.size()]);
                 }
             }
         });
     }
-    for (auto& w : workers) w.join();
+    for (auto& w : workers)
+        w.join();
 }
 
 // Wrong: the placeholder is visible to every other thread until the compile finishes.

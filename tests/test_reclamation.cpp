@@ -64,7 +64,8 @@ void run_together(std::vector<std::function<void()>> fns) {
             f();
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
 }
 
 // Two writers replace values `replacements` times in all, through every
@@ -87,14 +88,30 @@ long churn_values(long replacements) {
                 case 0:
                     if (auto p = m.exchange(k, make(rng())); p && !intact(p->data)) ++corrupt;
                     break;
-                case 1: if (auto p = m.load(k)) m.compare_exchange(k, *p, make(rng())); break;
-                case 2: m.load_or_store(k, make(rng())); break;
-                case 3: m.erase(k); break;
-                case 4: m.load_and_delete(k); break;
-                case 5: m.store(keys + static_cast<int>(rng() % 100000), make(rng())); break;
-                case 6: if (rng() % 64 == 0) m.promote(); break;
-                case 7: if (rng() % 20000 == 0) m.clear(); break;
-                default: m.store(k, make(rng())); break;
+                case 1:
+                    if (auto p = m.load(k)) m.compare_exchange(k, *p, make(rng()));
+                    break;
+                case 2:
+                    m.load_or_store(k, make(rng()));
+                    break;
+                case 3:
+                    m.erase(k);
+                    break;
+                case 4:
+                    m.load_and_delete(k);
+                    break;
+                case 5:
+                    m.store(keys + static_cast<int>(rng() % 100000), make(rng()));
+                    break;
+                case 6:
+                    if (rng() % 64 == 0) m.promote();
+                    break;
+                case 7:
+                    if (rng() % 20000 == 0) m.clear();
+                    break;
+                default:
+                    m.store(k, make(rng()));
+                    break;
             }
         }
     };
@@ -124,14 +141,11 @@ long churn_values(long replacements) {
 }  // namespace
 
 // Under ASan, a value freed while a reader still held it would be reported as a use after free.
-TEST_CASE("sync_map: values replaced a million times are freed, never while read",
-          "[sync_map]") {
+TEST_CASE("sync_map: values replaced a million times are freed, never while read", "[sync_map]") {
     // Strings, then half as many vectors: 3 million replacements in the
     // normal build, 1.5 million under ASan, 0.9 million under TSan (which
     // runs about 40 times slower here).
-    const long replacements = CFGREG_TEST_TSAN        ? 600000
-                              : CFGREG_TEST_SANITIZED ? 1000000
-                                                      : 2000000;
+    const long replacements = CFGREG_TEST_TSAN ? 600000 : CFGREG_TEST_SANITIZED ? 1000000 : 2000000;
     SECTION("strings of 8 to 8192 bytes") {
         CHECK(churn_values<std::string>(replacements) == 0);
     }
@@ -186,7 +200,8 @@ TEST_CASE("sync_map: retired memory stays under the bound the header states", "[
             for (int k = 0; k < 32; ++k) {
                 if (auto p = m.load(k); p && !intact(*p)) ++corrupt;
                 m.visit(1000 + k, [&](const std::string& s) {
-                    for (char c : s) sum += static_cast<unsigned char>(c);
+                    for (char c : s)
+                        sum += static_cast<unsigned char>(c);
                 });
             }
         }

@@ -184,7 +184,8 @@ TEST_CASE("sync_map: compare_exchange and compare_erase match only a present equ
 
 TEST_CASE("sync_map: store into a key deleted while it sat in the read table", "[sync_map]") {
     int_map m;
-    for (int k = 0; k < 10; ++k) m.store(k, k);
+    for (int k = 0; k < 10; ++k)
+        m.store(k, k);
     m.promote();
     m.erase(3);
     CHECK_FALSE(m.load(3));
@@ -197,7 +198,8 @@ TEST_CASE("sync_map: store into a key deleted while it sat in the read table", "
 
 TEST_CASE("sync_map: store into a key after an expunge cycle", "[sync_map]") {
     int_map m;
-    for (int k = 0; k < 10; ++k) m.store(k, k);
+    for (int k = 0; k < 10; ++k)
+        m.store(k, k);
     m.promote();
     m.erase(3);
     m.store(100, 100);  // first new key after promotion: 3 becomes expunged
@@ -222,15 +224,19 @@ TEST_CASE("sync_map: store into a key after an expunge cycle", "[sync_map]") {
 
 TEST_CASE("sync_map: colliding hashes keep keys apart through every state", "[sync_map]") {
     cfgreg::sync_map<int, int, same_hash> m;
-    for (int k = 0; k < 40; ++k) m.store(k, k);
+    for (int k = 0; k < 40; ++k)
+        m.store(k, k);
     m.promote();
-    for (int k = 0; k < 40; k += 2) m.erase(k);
+    for (int k = 0; k < 40; k += 2)
+        m.erase(k);
     m.store(1000, 1000);
-    for (int k = 0; k < 40; ++k) CHECK(m.load(k) == (k % 2 ? std::optional(k) : std::nullopt));
-    for (int k = 0; k < 40; k += 4) m.store(k, -k);
+    for (int k = 0; k < 40; ++k)
+        CHECK(m.load(k) == (k % 2 ? std::optional(k) : std::nullopt));
+    for (int k = 0; k < 40; k += 4)
+        m.store(k, -k);
     m.promote();
     for (int k = 0; k < 40; ++k) {
-        const std::optional<int> want = k % 2 ? std::optional(k)
+        const std::optional<int> want = k % 2        ? std::optional(k)
                                         : k % 4 == 0 ? std::optional(-k)
                                                      : std::nullopt;
         CHECK(m.load(k) == want);
@@ -240,16 +246,19 @@ TEST_CASE("sync_map: colliding hashes keep keys apart through every state", "[sy
 
 TEST_CASE("sync_map: range visits every live key once and stops on false", "[sync_map]") {
     int_map m;
-    for (int k = 0; k < 50; ++k) m.store(k, k);
+    for (int k = 0; k < 50; ++k)
+        m.store(k, k);
     m.promote();
-    for (int k = 50; k < 60; ++k) m.store(k, k);  // pending in the overlay
+    for (int k = 50; k < 60; ++k)
+        m.store(k, k);  // pending in the overlay
     m.erase(0);
     m.erase(55);
     auto seen = contents(m);
     CHECK(seen.size() == 58);
     CHECK(seen.count(0) == 0);
     CHECK(seen.count(55) == 0);
-    for (auto& [k, v] : seen) CHECK(k == v);
+    for (auto& [k, v] : seen)
+        CHECK(k == v);
 
     int calls = 0;
     m.range([&](const int&, const int&) { return ++calls < 5; });
@@ -258,9 +267,11 @@ TEST_CASE("sync_map: range visits every live key once and stops on false", "[syn
 
 TEST_CASE("sync_map: range callback may store, erase and call range again", "[sync_map]") {
     int_map m;
-    for (int k = 0; k < 64; ++k) m.store(k, k);
+    for (int k = 0; k < 64; ++k)
+        m.store(k, k);
     m.promote();
-    for (int k = 64; k < 80; ++k) m.store(k, k);
+    for (int k = 64; k < 80; ++k)
+        m.store(k, k);
 
     std::map<int, int> visits;
     int nested = 0;
@@ -269,7 +280,8 @@ TEST_CASE("sync_map: range callback may store, erase and call range again", "[sy
         ++visits[k];
         if (k < 80) CHECK(v == k);
         // Enough new keys to force promotions of the map being walked.
-        for (int i = 0; i < 40; ++i, ++next_key) m.store(next_key, next_key);
+        for (int i = 0; i < 40; ++i, ++next_key)
+            m.store(next_key, next_key);
         if (k < 80 && k % 2 == 0) m.erase(k + 1);  // may or may not have been visited already
         m.store(k, v);
         m.range([&](const int&, const int&) {
@@ -282,22 +294,28 @@ TEST_CASE("sync_map: range callback may store, erase and call range again", "[sy
         CHECK(n == 1);
     }
     // Keys nobody erased were present for the whole walk: each was visited.
-    for (int k = 0; k < 80; k += 2) CHECK(visits.count(k) == 1);
+    for (int k = 0; k < 80; k += 2)
+        CHECK(visits.count(k) == 1);
     CHECK(nested == static_cast<int>(std::size(visits)));
-    for (int k = 0; k < 80; k += 2) CHECK(m.load(k) == k);
-    for (int k = 1000; k < next_key; ++k) REQUIRE(m.load(k) == k);
+    for (int k = 0; k < 80; k += 2)
+        CHECK(m.load(k) == k);
+    for (int k = 1000; k < next_key; ++k)
+        REQUIRE(m.load(k) == k);
 }
 
 TEST_CASE("sync_map: clear then reuse", "[sync_map]") {
     int_map m;
     m.clear();
-    for (int k = 0; k < 100; ++k) m.store(k, k);
+    for (int k = 0; k < 100; ++k)
+        m.store(k, k);
     m.promote();
-    for (int k = 100; k < 120; ++k) m.store(k, k);
+    for (int k = 100; k < 120; ++k)
+        m.store(k, k);
     m.erase(5);
     m.clear();
     CHECK(m.size() == 0);
-    for (int k = 0; k < 120; ++k) CHECK_FALSE(m.contains(k));
+    for (int k = 0; k < 120; ++k)
+        CHECK_FALSE(m.contains(k));
     CHECK(m.load_or_store(7, 70) == std::pair{70, false});
     CHECK(m.exchange(8, 80) == std::nullopt);
     CHECK_FALSE(m.compare_exchange(9, 9, 90));
@@ -335,7 +353,8 @@ TEST_CASE("sync_map: string_view and C string lookups find std::string keys", "[
 TEST_CASE("sync_map: text keys of every length hash by their bytes alone", "[sync_map]") {
     // Fault reproduced: keys over 16 bytes were hashed with bytes read past their end.
     str_map m;
-    for (std::size_t len = 0; len <= 80; ++len) m.store(std::string(len, 'k'), "v");
+    for (std::size_t len = 0; len <= 80; ++len)
+        m.store(std::string(len, 'k'), "v");
     m.promote();
     for (std::size_t len = 0; len <= 80; ++len) {
         CAPTURE(len);

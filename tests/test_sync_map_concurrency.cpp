@@ -41,7 +41,8 @@ void run_together(std::vector<std::function<void()>> fns) {
             f();
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
 }
 
 // A value that names its key, so that a reader can tell a value of another key.
@@ -67,15 +68,33 @@ TEST_CASE("sync_map: readers and writers on overlapping keys", "[sync_map]") {
             const int k = static_cast<int>(rng() % keys);
             const tagged v{k, i};
             switch (rng() % 9) {
-                case 0: m.store(k, v); break;
-                case 1: if (auto p = m.exchange(k, v)) check(k, *p); break;
-                case 2: check(k, m.load_or_store(k, v).first); break;
-                case 3: if (auto p = m.load_and_delete(k)) check(k, *p); break;
-                case 4: if (rng() % 4 == 0) m.erase(k); break;
-                case 5: if (auto p = m.load(k)) m.compare_exchange(k, *p, v); break;
-                case 6: if (auto p = m.load(k)) m.compare_erase(k, *p); break;
-                case 7: if (rng() % 64 == 0) m.promote(); break;
-                default: m.store(k + 1000 * (1 + id), {k + 1000 * (1 + id), i}); break;
+                case 0:
+                    m.store(k, v);
+                    break;
+                case 1:
+                    if (auto p = m.exchange(k, v)) check(k, *p);
+                    break;
+                case 2:
+                    check(k, m.load_or_store(k, v).first);
+                    break;
+                case 3:
+                    if (auto p = m.load_and_delete(k)) check(k, *p);
+                    break;
+                case 4:
+                    if (rng() % 4 == 0) m.erase(k);
+                    break;
+                case 5:
+                    if (auto p = m.load(k)) m.compare_exchange(k, *p, v);
+                    break;
+                case 6:
+                    if (auto p = m.load(k)) m.compare_erase(k, *p);
+                    break;
+                case 7:
+                    if (rng() % 64 == 0) m.promote();
+                    break;
+                default:
+                    m.store(k + 1000 * (1 + id), {k + 1000 * (1 + id), i});
+                    break;
             }
         }
     };
@@ -127,14 +146,23 @@ TEST_CASE("sync_map: writers on disjoint keys read their own writes", "[sync_map
             const int k = id * 100000 + static_cast<int>(rng() % keys);
             const int v = i;
             switch (rng() % 8) {
-                case 0: m.store(k, v); ref[k] = v; break;
-                case 1: expect(m.exchange(k, v) == ref_get(k)); ref[k] = v; break;
+                case 0:
+                    m.store(k, v);
+                    ref[k] = v;
+                    break;
+                case 1:
+                    expect(m.exchange(k, v) == ref_get(k));
+                    ref[k] = v;
+                    break;
                 case 2: {
                     auto [it, inserted] = ref.emplace(k, v);
                     expect(m.load_or_store(k, v) == std::pair{it->second, !inserted});
                     break;
                 }
-                case 3: expect(m.load_and_delete(k) == ref_get(k)); ref.erase(k); break;
+                case 3:
+                    expect(m.load_and_delete(k) == ref_get(k));
+                    ref.erase(k);
+                    break;
                 case 4: {
                     const bool want = ref.count(k) > 0;
                     expect(m.compare_exchange(k, want ? ref[k] : -1, v) == want);
@@ -147,7 +175,9 @@ TEST_CASE("sync_map: writers on disjoint keys read their own writes", "[sync_map
                     ref.erase(k);
                     break;
                 }
-                default: expect(m.load(k) == ref_get(k)); break;
+                default:
+                    expect(m.load(k) == ref_get(k));
+                    break;
             }
         }
         finished.fetch_add(1);
@@ -164,7 +194,8 @@ TEST_CASE("sync_map: writers on disjoint keys read their own writes", "[sync_map
     std::map<int, int> all;
     m.range([&](const int& k, const int& v) { all[k] = v; });
     std::map<int, int> want;
-    for (auto& r : refs) want.insert(r.begin(), r.end());
+    for (auto& r : refs)
+        want.insert(r.begin(), r.end());
     CHECK(all == want);
 }
 
@@ -176,7 +207,8 @@ void run_torn_read_test(const T& a, const T& b) {
     constexpr int stable = 16;
     const int reads = CFGREG_TEST_SANITIZED ? 300 : 4000;
     cfgreg::sync_map<int, T> m;
-    for (int k = 0; k < stable; ++k) m.store(k, k % 2 ? a : b);
+    for (int k = 0; k < stable; ++k)
+        m.store(k, k % 2 ? a : b);
     std::atomic<int> readers_left{2};
     std::atomic<long> torn{0};
     std::atomic<long> missing{0};
@@ -189,7 +221,9 @@ void run_torn_read_test(const T& a, const T& b) {
         while (readers_left.load() > 0) {
             const int k = static_cast<int>(rng() % stable);
             switch (rng() % 3) {
-                case 0: m.store(k, rng() % 2 ? a : b); break;
+                case 0:
+                    m.store(k, rng() % 2 ? a : b);
+                    break;
                 case 1: {
                     auto p = m.exchange(k, rng() % 2 ? a : b);
                     if (!p || !valid(*p)) torn.fetch_add(1);
@@ -197,8 +231,10 @@ void run_torn_read_test(const T& a, const T& b) {
                 }
                 default: {
                     auto p = m.load(k);
-                    if (!p || !valid(*p)) torn.fetch_add(1);
-                    else m.compare_exchange(k, *p, *p == a ? b : a);
+                    if (!p || !valid(*p))
+                        torn.fetch_add(1);
+                    else
+                        m.compare_exchange(k, *p, *p == a ? b : a);
                 }
             }
             flips.fetch_add(1, std::memory_order_relaxed);
@@ -215,7 +251,8 @@ void run_torn_read_test(const T& a, const T& b) {
             if (rng() % 97 == 0) m.promote();
             if (rng() % 5 == 0) m.load_and_delete(next - static_cast<int>(rng() % 200));
             if (next % 1000 == 0 && next >= 2000) {
-                for (int k = next - 1000; k < next; ++k) m.erase(k);
+                for (int k = next - 1000; k < next; ++k)
+                    m.erase(k);
             }
             ++next;
             churn.fetch_add(1, std::memory_order_relaxed);
@@ -225,8 +262,10 @@ void run_torn_read_test(const T& a, const T& b) {
         for (int i = 0; i < reads; ++i) {
             for (int k = 0; k < stable; ++k) {
                 auto p = m.load(k);
-                if (!p) missing.fetch_add(1);
-                else if (!valid(*p)) torn.fetch_add(1);
+                if (!p)
+                    missing.fetch_add(1);
+                else if (!valid(*p))
+                    torn.fetch_add(1);
                 if (!m.visit(k, [&](const T& v) {
                         if (!valid(v)) torn.fetch_add(1);
                     })) {
@@ -255,8 +294,7 @@ void run_torn_read_test(const T& a, const T& b) {
 
 }  // namespace
 
-TEST_CASE("sync_map: readers never see a torn or missing value while keys churn",
-          "[sync_map]") {
+TEST_CASE("sync_map: readers never see a torn or missing value while keys churn", "[sync_map]") {
     SECTION("strings of 8 and 8192 bytes") {
         run_torn_read_test(std::string(8, 'A'), std::string(8192, 'B'));
     }
@@ -317,7 +355,8 @@ std::uint64_t locks_taken_by_reader(const lock_map& m, const std::vector<std::st
 
 std::vector<std::string> names(const char* prefix, int n) {
     std::vector<std::string> out;
-    for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i) + std::string(20, 'x'));
+    for (int i = 0; i < n; ++i)
+        out.push_back(prefix + std::to_string(i) + std::string(20, 'x'));
     return out;
 }
 
@@ -341,9 +380,11 @@ TEST_CASE("sync_map: read paths take no lock in any state of the map", "[sync_ma
         CHECK(locks_taken_by_reader(m, {}, absent) == 0);
     }
     SECTION("new keys pending in the overlay, after promotion, after deletes and expunges") {
-        for (auto& k : old_keys) m.store(k, k);
+        for (auto& k : old_keys)
+            m.store(k, k);
         m.promote();
-        for (auto& k : new_keys) m.store(k, k);
+        for (auto& k : new_keys)
+            m.store(k, k);
         CHECK(locks_taken_by_reader(m, old_keys, absent) == 0);
         CHECK(locks_taken_by_reader(m, new_keys, absent) == 0);
 
@@ -367,9 +408,11 @@ TEST_CASE("sync_map: read paths take no lock in any state of the map", "[sync_ma
         all.insert(all.end(), new_keys.begin(), new_keys.end());
         int round = 0;
         auto clearer = [&] {
-            for (auto& k : old_keys) m.store(k, k);
+            for (auto& k : old_keys)
+                m.store(k, k);
             if (++round % 2) m.promote();
-            for (auto& k : new_keys) m.store(k, k);
+            for (auto& k : new_keys)
+                m.store(k, k);
             m.clear();
         };
         // load_or_store cannot be asked about a present key here: every key comes and goes.
@@ -377,7 +420,8 @@ TEST_CASE("sync_map: read paths take no lock in any state of the map", "[sync_ma
         CHECK(round > 0);
     }
     SECTION("while another thread stores new keys and updates old ones") {
-        for (auto& k : old_keys) m.store(k, k);
+        for (auto& k : old_keys)
+            m.store(k, k);
         m.promote();
         int next = 0;
         auto adder = [&] {

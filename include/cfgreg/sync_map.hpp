@@ -102,7 +102,7 @@ inline constinit std::max_align_t expunged_tag{};
         a = load_word(end - 16);  // the last 16 bytes (they may overlap the last block),
         b = load_word(end - 8);   // never a byte past the end
     } else if (n >= 8) {
-        a = load_word(p);        // first and last 8 bytes; they overlap below 16 bytes
+        a = load_word(p);  // first and last 8 bytes; they overlap below 16 bytes
         b = load_word(end - 8);
     } else if (n >= 4) {
         std::uint32_t lo;
@@ -120,8 +120,7 @@ inline constinit std::max_align_t expunged_tag{};
 }
 
 /// Equality of text keys, inlined for the short keys of configuration paths.
-[[gnu::always_inline]] inline bool text_equal(std::string_view a,
-                                              std::string_view b) noexcept {
+[[gnu::always_inline]] inline bool text_equal(std::string_view a, std::string_view b) noexcept {
     const std::size_t n = a.size();
     if (n != b.size()) return false;
     if (n >= 8 && n <= 16) {
@@ -140,7 +139,9 @@ inline std::size_t slot_index(std::size_t hash, unsigned shift) noexcept {
 /// Keys that lookups accept: the key type itself, or text when the key is
 /// std::string and the hasher is the standard one (std::hash of a string_view
 /// equals that of an equal string).
-template <class Key, class Hash, class KeyEqual, class K>
+// clang-format 14 mangles the operators of a concept definition.
+// clang-format off
+template <class K, class Key, class Hash, class KeyEqual>
 concept lookup_key =
     std::same_as<std::remove_cvref_t<K>, Key> ||
     (std::same_as<Key, std::string> && std::same_as<Hash, std::hash<std::string>> &&
@@ -148,6 +149,7 @@ concept lookup_key =
      std::convertible_to<const K&, std::string_view>) ||
     (requires { typename Hash::is_transparent; typename KeyEqual::is_transparent; } &&
      std::invocable<const Hash&, const K&>);
+// clang-format on
 
 }  // namespace detail
 
@@ -160,7 +162,7 @@ template <class Key, class T, class Hash = std::hash<Key>, class KeyEqual = std:
 class sync_map {
     static_assert(std::is_nothrow_destructible_v<T>, "sync_map values must not throw on destroy");
 
-public:
+  public:
     using key_type = Key;
     using mapped_type = T;
 
@@ -170,8 +172,7 @@ public:
     sync_map& operator=(const sync_map&) = delete;
 
     /// The value stored for `key`, or nothing.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     std::optional<T> load(const K& key) const;
 
     /// Calls `f(const T&)` with the value stored for `key`, in place, and returns
@@ -185,13 +186,11 @@ public:
     /// `f` may call any member of any map. Memory retired by all writers
     /// is held back while `f` runs, so keep it short: no blocking, no
     /// waiting for other threads.
-    template <class K, class F>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K, class F>
     bool visit(const K& key, F&& f) const;
 
     /// True when `key` has a value.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     bool contains(const K& key) const {
         return visit(key, [](const T&) {});
     }
@@ -212,8 +211,7 @@ public:
     std::pair<T, bool> load_or_store(const Key& key, T value);
 
     /// Deletes `key` and returns the value it had, if any.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     std::optional<T> load_and_delete(const K& key) {
         std::optional<T> previous;
         remove(key, &previous);
@@ -221,21 +219,18 @@ public:
     }
 
     /// Deletes `key`, if present.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     void erase(const K& key) {
         remove(key, nullptr);
     }
 
     /// Stores `desired` when the present value equals `expected`; returns whether it
     /// did. An absent or deleted key never matches.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     bool compare_exchange(const K& key, const T& expected, T desired);
 
     /// Deletes `key` when its value equals `expected`; returns whether it did.
-    template <class K>
-        requires detail::lookup_key<Key, Hash, KeyEqual, K>
+    template <detail::lookup_key<Key, Hash, KeyEqual> K>
     bool compare_erase(const K& key, const T& expected);
 
     /// Calls `f(const Key&, const T&)` for each key; `f` returning false stops the
@@ -262,7 +257,7 @@ public:
         return n;
     }
 
-private:
+  private:
     struct node {
         T value;
         template <class... A>
@@ -355,8 +350,8 @@ private:
     static bool holds_value(const node* p) noexcept { return p != nullptr && p != expunged(); }
 
     // Text keys with the default hasher use detail::text_hash for keys and views alike.
-    static constexpr bool text_keys = std::same_as<Key, std::string> &&
-                                      std::same_as<Hash, std::hash<std::string>>;
+    static constexpr bool text_keys =
+        std::same_as<Key, std::string> && std::same_as<Hash, std::hash<std::string>>;
     template <class K>
     std::size_t hash_of(const K& key) const {
         if constexpr (text_keys) {
@@ -389,13 +384,11 @@ private:
     }
     // Relaxed: only mu_ holders store read_ (invariant 1), and the caller holds mu_.
     const header* current_locked() const { return read_.load(std::memory_order_relaxed); }
-    entry* add_locked(const Key& key, std::size_t hash, T&& value,
-                      trash_list& trash);
+    entry* add_locked(const Key& key, std::size_t hash, T&& value, trash_list& trash);
     bool unexpunge_locked(entry* e);
     void dirty_locked();
     void publish_locked(header* h, trash_list& trash);
-    void add_to_overlay_locked(entry* e,
-                               trash_list& trash);
+    void add_to_overlay_locked(entry* e, trash_list& trash);
     void promote_locked(trash_list& trash);
     void note_overlay_hit();
 
@@ -403,7 +396,8 @@ private:
         detail::epoch::retire(n, &delete_node, sizeof(node) + detail::owned_bytes(n->value));
     }
     static void retire_all(trash_list& trash) {
-        for (const retiree& r : trash) detail::epoch::retire(r.p, r.deleter, r.bytes);
+        for (const retiree& r : trash)
+            detail::epoch::retire(r.p, r.deleter, r.bytes);
     }
     // Called while pinned, right after `old` was unlinked from `e`.
     static replaced unlinked(entry* e, node* old) noexcept {
@@ -478,8 +472,8 @@ private:
     alignas(64) std::atomic<const header*> read_;
     alignas(64) mutable std::mutex mu_;
     const group* owned_groups_ = nullptr;  // groups of the current header; guarded by mu_
-    std::vector<entry*> dirty_;          // guarded by mu_
-    bool dirty_valid_ = false;           // guarded by mu_
+    std::vector<entry*> dirty_;            // guarded by mu_
+    bool dirty_valid_ = false;             // guarded by mu_
     alignas(64) std::atomic<std::size_t> overlay_hits_{0};  // writers only
     std::atomic<std::size_t> dirty_size_{0};                // mirror of dirty_.size()
     [[no_unique_address]] Hash hash_;
@@ -527,14 +521,15 @@ auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t has
 template <class Key, class T, class Hash, class KeyEqual>
 template <class K>
 [[gnu::always_inline]] inline auto sync_map<Key, T, Hash, KeyEqual>::find(const header* h,
-                                                                        std::size_t hash,
-                                                                        const K& key) const
+                                                                          std::size_t hash,
+                                                                          const K& key) const
     -> entry* {
     const std::size_t mask = (std::size_t{1} << (64 - h->shift)) - 1;
     for (std::size_t i = detail::slot_index(hash, h->shift);; i = (i + 1) & mask) {
         const group& g = h->groups[i];
         unsigned match = 0;
-        for (int k = 0; k < group_width; ++k) match |= unsigned{g.hash[k] == hash} << k;
+        for (int k = 0; k < group_width; ++k)
+            match |= unsigned{g.hash[k] == hash} << k;
         for (; match != 0; match &= match - 1) {
             entry* e = g.e[std::countr_zero(match)];
             if (e != nullptr && equal(e->key, key)) return e;
@@ -545,8 +540,7 @@ template <class K>
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-template <class K>
-    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+template <detail::lookup_key<Key, Hash, KeyEqual> K>
 std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
@@ -560,8 +554,7 @@ std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-template <class K, class F>
-    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+template <detail::lookup_key<Key, Hash, KeyEqual> K, class F>
 bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key, F&& f) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
@@ -665,9 +658,8 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto sync_map<Key, T, Hash, KeyEqual>::add_locked(
-    const Key& key, std::size_t hash, T&& value,
-    trash_list& trash) -> entry* {
+auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t hash, T&& value,
+                                                  trash_list& trash) -> entry* {
     // A new key joins the dirty list and the overlay (Go: the dirty map, an amended read map).
     if (!dirty_valid_) dirty_locked();
     entry* e = new entry(hash, key, std::move(value));
@@ -710,8 +702,7 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-void sync_map<Key, T, Hash, KeyEqual>::publish_locked(
-    header* h, trash_list& trash) {
+void sync_map<Key, T, Hash, KeyEqual>::publish_locked(header* h, trash_list& trash) {
     const header* old = current_locked();
     // Release pairs with the acquire loads of read_: the new tables are complete when seen.
     read_.store(h, std::memory_order_release);
@@ -719,8 +710,7 @@ void sync_map<Key, T, Hash, KeyEqual>::publish_locked(
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
-    entry* e, trash_list& trash) {
+void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_list& trash) {
     const header* h = current_locked();
     overlay* o = h->added;
     if (o == nullptr || (o->count + 1) * 2 > o->slots.size()) {
@@ -730,7 +720,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
         const std::size_t mask = grown->slots.size() - 1;
         auto put = [&](entry* x) {
             std::size_t i = detail::slot_index(x->hash, grown->shift);
-            while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
+            while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr)
+                i = (i + 1) & mask;
             grown->slots[i].hash.store(x->hash, std::memory_order_relaxed);
             grown->slots[i].e.store(x, std::memory_order_relaxed);  // published by read_ below
             ++grown->count;
@@ -746,7 +737,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
     } else {
         const std::size_t mask = o->slots.size() - 1;
         std::size_t i = detail::slot_index(e->hash, o->shift);
-        while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
+        while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
+            i = (i + 1) & mask;
         o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
         o->slots[i].e.store(e, std::memory_order_release);  // pairs with find_in()'s acquire
         ++o->count;
@@ -757,21 +749,23 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-void sync_map<Key, T, Hash, KeyEqual>::promote_locked(
-    trash_list& trash) {
+void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
     const header* h = current_locked();
     if (!dirty_valid_) return;
 
     // Build the next read table from dirty_ (invariant 4), its slots at most half full.
     unsigned bits = 1;
-    while ((std::size_t{1} << bits) * group_width < dirty_.size() * 2) ++bits;
+    while ((std::size_t{1} << bits) * group_width < dirty_.size() * 2)
+        ++bits;
     group* groups = new group[std::size_t{1} << bits]();
     const std::size_t mask = (std::size_t{1} << bits) - 1;
     for (entry* e : dirty_) {
         std::size_t i = detail::slot_index(e->hash, 64 - bits);
-        while (groups[i].e[group_width - 1] != nullptr) i = (i + 1) & mask;
+        while (groups[i].e[group_width - 1] != nullptr)
+            i = (i + 1) & mask;
         int k = 0;
-        while (groups[i].e[k] != nullptr) ++k;
+        while (groups[i].e[k] != nullptr)
+            ++k;
         groups[i].hash[k] = e->hash;
         groups[i].e[k] = e;
     }
@@ -837,8 +831,8 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         if (entry* e = find(h, hash, key)) {
             if (try_entry(e, out)) {
-                in_overlay = !out->second && h->added != nullptr &&
-                             find_in(h->added, hash, key, *this) == e;
+                in_overlay =
+                    !out->second && h->added != nullptr && find_in(h->added, hash, key, *this) == e;
             }
         }
     }
@@ -891,8 +885,7 @@ void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* pr
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-template <class K>
-    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& expected,
                                                         T desired) {
     const std::size_t hash = hash_of(key);
@@ -920,8 +913,7 @@ bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& e
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-template <class K>
-    requires detail::lookup_key<Key, Hash, KeyEqual, K>
+template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expected) {
     const std::size_t hash = hash_of(key);
     replaced r;
@@ -948,7 +940,7 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
     {
         detail::epoch::guard pin;
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
-        if (h->count == 0 && h->added == nullptr) return;  // Go: nothing to clear
+        if (h->count == 0 && h->added == nullptr) return;         // Go: nothing to clear
     }
     trash_list trash;
     {
