@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -23,15 +24,23 @@ using detail::snapshot_state;
 
 namespace {
 
-using effective_map = std::map<key_path, snapshot_entry>;
+using detail::leaf_list;
+
+/// Orders pointers to key paths as the paths they point to.
+struct path_less {
+    bool operator()(const key_path* a, const key_path* b) const noexcept { return *a < *b; }
+};
+
+/// Effective leaves while layers are merged, keyed by a path inside a layer's list.
+using effective_map = std::map<const key_path*, const snapshot_entry*, path_less>;
 
 void delete_published(void* p) noexcept {
     delete static_cast<const published_state*>(p);
 }
 
 void erase_subtree(effective_map& e, const key_path& root) {
-    auto it = e.lower_bound(root);
-    while (it != e.end() && it->first.starts_with(root))
+    auto it = e.lower_bound(&root);
+    while (it != e.end() && it->first->starts_with(root))
         it = e.erase(it);
 }
 
@@ -39,15 +48,15 @@ void erase_subtree(effective_map& e, const key_path& root) {
 // right before `path`'s position: keys between an ancestor and `path` would be the
 // ancestor's descendants, and a leaf has none in an effective map.
 void erase_ancestor(effective_map& e, const key_path& path) {
-    auto it = e.lower_bound(path);
+    auto it = e.lower_bound(&path);
     if (it == e.begin()) return;
     --it;
-    if (it->first.size() < path.size() && path.starts_with(it->first)) e.erase(it);
+    if (it->first->size() < path.size() && path.starts_with(*it->first)) e.erase(it);
 }
 
 bool has_descendant(const effective_map& e, const key_path& path) {
-    auto it = e.upper_bound(path);
-    return it != e.end() && it->first.starts_with(path);
+    auto it = e.upper_bound(&path);
+    return it != e.end() && it->first->starts_with(path);
 }
 
 bool is_empty_table(const value& v) {
@@ -55,30 +64,93 @@ bool is_empty_table(const value& v) {
     return t != nullptr && t->empty();
 }
 
-/// The effective leaves of `layers` (lowest first): each layer's roots
-/// clear the subtrees they replace, each leaf clears the scalar on its
-/// ancestors, then the leaf goes in.
-effective_map compute_effective(const std::vector<const layer_content*>& layers) {
+/// The effective leaves of `layers` (lowest first), sorted, each pointing into its
+/// layer's list: each layer's roots clear the subtrees they replace, each leaf
+/// clears the scalar on its ancestors (and, unless it is a table, its own
+/// subtree), then the leaf goes in.
+std::vector<const snapshot_entry*> compute_effective(
+    const std::vector<const layer_content*>& layers) {
+    std::vector<const layer_content*> used;
+    for (const layer_content* l : layers)
+        if (!l->leaves->empty() || !l->roots.empty()) used.push_back(l);
+    std::vector<const snapshot_entry*> out;
+    if (used.size() == 1) {
+        // One layer (a single file, say): its sorted list is the answer, with no merge.
+        out.reserve(used[0]->leaves->size());
+        for (const snapshot_entry& leaf : *used[0]->leaves)
+            out.push_back(&leaf);
+        return out;
+    }
+
     effective_map e;
-    for (const layer_content* l : layers) {
+    for (const layer_content* l : used) {
         if (e.empty()) {
             // Nothing below to replace: the layer's own leaves are already
             // consistent, and arrive sorted, so each insertion is amortized O(1).
-            for (const auto& [path, leaf] : l->leaves)
-                e.emplace_hint(e.end(), path, snapshot_entry{path, leaf.val, l->kind, leaf.where});
+            for (const snapshot_entry& leaf : *l->leaves)
+                e.emplace_hint(e.end(), &leaf.path, &leaf);
             continue;
         }
         for (const key_path& root : l->roots) {
             erase_subtree(e, root);
             erase_ancestor(e, root);
         }
-        for (const auto& [path, leaf] : l->leaves) {
-            erase_ancestor(e, path);
-            if (is_empty_table(leaf.val) && has_descendant(e, path)) continue;
-            e.insert_or_assign(path, snapshot_entry{path, leaf.val, l->kind, leaf.where, false});
+        for (const snapshot_entry& leaf : *l->leaves) {
+            if (!leaf.val.is_table()) erase_subtree(e, leaf.path);
+            erase_ancestor(e, leaf.path);
+            if (is_empty_table(leaf.val) && has_descendant(e, leaf.path)) continue;
+            e.insert_or_assign(&leaf.path, &leaf);
         }
     }
-    return e;
+    out.reserve(e.size());
+    for (const auto& [path, leaf] : e)
+        out.push_back(leaf);
+    return out;
+}
+
+/// Replaces each entry of `state` under a secret key by a copy marked secret, owned
+/// by `state`. Secrets only grow, so an entry already marked stays marked.
+void mark_secrets(snapshot_state& state) {
+    if (state.secrets.empty()) return;
+    for (const snapshot_entry*& entry : state.entries) {
+        if (!state.is_secret(entry->path)) continue;
+        auto copy = std::make_unique<snapshot_entry>(*entry);
+        copy->secret = true;
+        entry = copy.get();
+        state.secret_copies.push_back(std::move(copy));
+    }
+}
+
+/// `leaves`, sorted by path, keeping the last of equal paths (as a later write wins).
+std::shared_ptr<const leaf_list> make_list(leaf_list leaves) {
+    const auto before = [](const snapshot_entry& a, const snapshot_entry& b) {
+        return a.path < b.path;
+    };
+    if (std::adjacent_find(leaves.begin(), leaves.end(), [&](const auto& a, const auto& b) {
+            return !before(a, b);
+        }) != leaves.end()) {
+        std::stable_sort(leaves.begin(), leaves.end(), before);
+        std::reverse(leaves.begin(), leaves.end());
+        leaves.erase(std::unique(leaves.begin(), leaves.end(),
+                                 [](const auto& a, const auto& b) { return a.path == b.path; }),
+                     leaves.end());
+        std::reverse(leaves.begin(), leaves.end());
+    }
+    leaves.shrink_to_fit();
+    return std::make_shared<const leaf_list>(std::move(leaves));
+}
+
+/// The first leaf of `list` at or under `path`.
+leaf_list::const_iterator lower_bound(const leaf_list& list, const key_path& path) {
+    return std::lower_bound(list.begin(), list.end(), path,
+                            [](const snapshot_entry& e, const key_path& p) { return e.path < p; });
+}
+
+/// Past the last leaf of `list` at or under `path`, searching from `from`.
+leaf_list::const_iterator subtree_end(const leaf_list& list, leaf_list::const_iterator from,
+                                      const key_path& path) {
+    return std::find_if(from, list.end(),
+                        [&](const snapshot_entry& e) { return !e.path.starts_with(path); });
 }
 
 bool same_entry_value(const snapshot_entry& a, const snapshot_entry& b) {
@@ -106,6 +178,11 @@ const char* to_string(layer l) noexcept {
 }
 
 // ---- impl ----------------------------------------------------------------------------------
+
+const snapshot_entry* layer_content::find(const key_path& path) const {
+    auto it = lower_bound(*leaves, path);
+    return it != leaves->end() && it->path == path ? &*it : nullptr;
+}
 
 registry::impl::impl() : current(new published_state{std::make_shared<snapshot_state>()}) {}
 
@@ -176,18 +253,22 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
             [](const layer_content* l) -> const layer_content& { return *l; });
     }
 
-    // New effective state and the change set against the current one.
+    // New effective state and the change set against the current one. Its entries
+    // point into the candidate layers' lists, which it keeps alive.
     const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
     std::shared_ptr<const snapshot_state> before = old_published->state;
-    effective_map effective = compute_effective(candidate);
     auto next = std::make_shared<snapshot_state>();
     next->generation = before->generation + 1;
     next->secrets = secrets;
-    next->entries.reserve(effective.size());
-    for (auto& [path, entry] : effective)
-        next->entries.push_back(std::move(entry));
-    for (snapshot_entry& entry : next->entries)
-        entry.secret = next->is_secret(entry.path);
+    next->entries = compute_effective(candidate);
+    next->lists.reserve(candidate.size());
+    for (const layer_content* l : candidate)
+        next->lists.push_back(l->leaves);
+    std::vector<const snapshot_entry*> shared_leaves;  // `entries` before secret copies
+    if (!next->secrets.empty()) shared_leaves = next->entries;
+    mark_secrets(*next);
+    const std::vector<const snapshot_entry*>& in_lists =
+        next->secrets.empty() ? next->entries : shared_leaves;
 
     change_set cs;
     cs.before = before;
@@ -196,15 +277,23 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         if (!cs.origin.empty()) cs.origin += ", ";
         cs.origin += u.name;
     }
-    auto o = before->entries.begin();
-    auto n = next->entries.begin();
-    while (o != before->entries.end() || n != next->entries.end()) {
-        if (n == next->entries.end() || (o != before->entries.end() && o->path < n->path)) {
-            cs.changes.push_back({change_kind::removed, &*o++, nullptr});
-        } else if (o == before->entries.end() || n->path < o->path) {
-            cs.changes.push_back({change_kind::added, nullptr, &*n++});
+    // `stores`: entries of `next` that the map must point to (invariant 6), changed or not.
+    std::vector<std::size_t> stores;
+    const auto& olds = before->entries;
+    const auto& news = next->entries;
+    for (std::size_t o = 0, n = 0; o < olds.size() || n < news.size();) {
+        if (n == news.size() || (o < olds.size() && olds[o]->path < news[n]->path)) {
+            cs.changes.push_back({change_kind::removed, olds[o++], nullptr});
+        } else if (o == olds.size() || news[n]->path < olds[o]->path) {
+            cs.changes.push_back({change_kind::added, nullptr, news[n]});
+            stores.push_back(n++);
         } else {
-            if (!same_entry_value(*o, *n)) cs.changes.push_back({change_kind::changed, &*o, &*n});
+            if (!same_entry_value(*olds[o], *news[n])) {
+                cs.changes.push_back({change_kind::changed, olds[o], news[n]});
+                stores.push_back(n);
+            } else if (olds[o] != news[n]) {
+                stores.push_back(n);  // same value from another list: the old one may go
+            }
             ++o;
             ++n;
         }
@@ -228,20 +317,18 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         // describe and dumps stay exact.
         next->generation = before->generation;
         cs.generation = before->generation;
-    } else {
-        bool added = false;
-        for (const change& c : cs.changes) {
-            if (c.after != nullptr) {
-                leaves.store(c.after->path.str(), c.after->val);
-                added = added || c.before == nullptr;
-            } else {
-                leaves.erase(c.before->path.str());
-            }
-        }
-        if (added) leaves.promote();  // new keys readable in one probe, without the lock
     }
+    bool added = false;
+    for (const change& c : cs.changes) {
+        if (c.after == nullptr) leaves.erase(c.before->path.str());
+        added = added || c.before == nullptr;
+    }
+    for (const std::size_t n : stores)
+        leaves.store(news[n]->path.str(), in_lists[n]);
+    if (added) leaves.promote();  // new keys readable in one probe, without the lock
+
     // Release pairs with readers' acquire load in `pinned_state`; the old holder is
-    // freed once no pinned reader can hold it (invariant 3).
+    // freed once no pinned reader can hold it (invariants 3 and 6).
     current.store(new published_state{next}, std::memory_order_release);
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
@@ -279,10 +366,13 @@ void registry::impl::after_commit_locked(const change_set& changes) const {
 
 void registry::impl::republish_secrets_locked() {
     const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
-    auto next = std::make_shared<snapshot_state>(*old_published->state);
+    const snapshot_state& old = *old_published->state;
+    auto next = std::make_shared<snapshot_state>();
+    next->generation = old.generation;
     next->secrets = secrets;
-    for (snapshot_entry& entry : next->entries)
-        entry.secret = next->is_secret(entry.path);
+    next->entries = old.entries;
+    next->lists = old.lists;  // the map's pointers stay valid: they point into these
+    mark_secrets(*next);
     current.store(new published_state{next}, std::memory_order_release);  // as in commit
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
@@ -316,7 +406,7 @@ auto with_state(const registry::impl& m, F&& f) {
 }  // namespace
 
 bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const {
-    const auto call = [&](const value& v) { f(v); };
+    const auto call = [&](const snapshot_entry* e) { f(e->val); };
     // The text as given is tried first: if it equals some key's canonical
     // text, it is that key (canonical text parses back to the same
     // segments), so a hit is always right.
@@ -339,7 +429,7 @@ failure registry::annotate(std::string_view key, failure f) const {
     if (!path) return f;
     with_state(*impl_, [&](const snapshot_state& s) {
         auto it = s.lower_bound(*path);
-        if (it != s.entries.end() && it->path == *path) f.where = it->where;
+        if (it != s.entries.end() && (*it)->path == *path) f.where = (*it)->where;
         return 0;
     });
     return f;
@@ -408,10 +498,19 @@ layer_content file_content(detail::document doc, const std::string& name) {
     layer_content content;
     content.kind = layer::file;
     content.name = name;
+    leaf_list list;
+    list.reserve(doc.leaves.size());
     for (detail::leaf& l : doc.leaves)
-        content.leaves.insert_or_assign(std::move(l.path),
-                                        detail::stored_leaf{std::move(l.val), std::move(l.where)});
-    content.roots.insert(doc.roots.begin(), doc.roots.end());
+        list.push_back({std::move(l.path), std::move(l.val), layer::file, std::move(l.where)});
+    content.leaves = make_list(std::move(list));
+    // A root that is a leaf other than a table goes without saying (see layer_content).
+    for (key_path& root : doc.roots) {
+        const snapshot_entry* leaf = content.find(root);
+        if (leaf == nullptr || leaf->val.is_table()) content.roots.push_back(std::move(root));
+    }
+    std::sort(content.roots.begin(), content.roots.end());
+    content.roots.erase(std::unique(content.roots.begin(), content.roots.end()),
+                        content.roots.end());
     return content;
 }
 
@@ -424,15 +523,35 @@ status commit_document(registry::impl& m, result<detail::document> doc, const st
 /// Puts `v` at `path` into `content`, replacing what the layer had at and under `path`.
 void put(layer_content& content, const key_path& path, const value& v,
          const source_position& where) {
-    auto it = content.leaves.lower_bound(path);
-    while (it != content.leaves.end() && it->first.starts_with(path))
-        it = content.leaves.erase(it);
-    std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });
     std::vector<detail::leaf> flat;
     detail::flatten(path, v, where, flat);
+    const leaf_list& old = *content.leaves;
+    const auto first = lower_bound(old, path);
+    const auto last = subtree_end(old, first, path);
+    leaf_list list;
+    list.reserve(old.size() + flat.size());
+    list.insert(list.end(), old.begin(), first);
     for (detail::leaf& l : flat)
-        content.leaves.insert_or_assign(std::move(l.path), detail::stored_leaf{l.val, l.where});
-    content.roots.insert(path);
+        list.push_back({std::move(l.path), std::move(l.val), content.kind, std::move(l.where)});
+    list.insert(list.end(), last, old.end());
+    content.leaves = make_list(std::move(list));
+    std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });
+    content.roots.insert(std::lower_bound(content.roots.begin(), content.roots.end(), path), path);
+}
+
+/// Removes the leaves and roots of `content` at and under `path`.
+void remove_subtree(layer_content& content, const key_path& path) {
+    const leaf_list& old = *content.leaves;
+    const auto first = lower_bound(old, path);
+    const auto last = subtree_end(old, first, path);
+    if (first != last) {
+        leaf_list list;
+        list.reserve(old.size() - static_cast<std::size_t>(last - first));
+        list.insert(list.end(), old.begin(), first);
+        list.insert(list.end(), last, old.end());
+        content.leaves = make_list(std::move(list));
+    }
+    std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });
 }
 
 }  // namespace
@@ -506,8 +625,8 @@ status registry::load_env(std::string_view prefix,
     return locked_commit(*impl_, [&]() -> result<change_set> {
         // Existing keys, by their environment spelling; ambiguous spellings map to nothing.
         std::unordered_map<std::string, std::optional<key_path>> known;
-        for (const snapshot_entry& e : impl_->state_locked().entries) {
-            for (key_path p = e.path; !p.empty(); p = p.parent()) {
+        for (const snapshot_entry* e : impl_->state_locked().entries) {
+            for (key_path p = e->path; !p.empty(); p = p.parent()) {
                 auto [it, inserted] = known.try_emplace(env_spelling(p), p);
                 if (!inserted && it->second && *it->second != p) it->second.reset();
             }
@@ -577,10 +696,7 @@ status registry::unset(std::string_view key) {
     const std::string name = to_string(layer::runtime);
     return locked_commit(*impl_, [&] {
         layer_content content = impl_->layer_copy_locked(layer::runtime, name);
-        auto it = content.leaves.lower_bound(*path);
-        while (it != content.leaves.end() && it->first.starts_with(*path))
-            it = content.leaves.erase(it);
-        std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(*path); });
+        remove_subtree(content, *path);
         return impl_->commit_locked(layer::runtime, name, std::move(content));
     });
 }
@@ -607,22 +723,23 @@ description registry::describe(std::string_view key) const {
     d.secret = s.is_secret(*path);
     d.found = s.lookup(*path).has_value();
     auto it = s.lower_bound(*path);
-    const bool is_leaf = it != s.entries.end() && it->path == *path;
-    if (is_leaf) {
-        d.effective = description::layer_value{it->from, it->where, std::nullopt};
-        if (!d.secret) d.effective->val = it->val;
+    const snapshot_entry* winner = it != s.entries.end() && (*it)->path == *path ? *it : nullptr;
+    if (winner != nullptr) {
+        d.effective = description::layer_value{winner->from, winner->where, std::nullopt};
+        if (!d.secret) d.effective->val = winner->val;
     }
     // Every layer's own leaf at this key, highest layer first, except the winner itself.
     bool skipped_winner = false;
     for (auto l = impl_->layers.rbegin(); l != impl_->layers.rend(); ++l) {
-        auto leaf = l->leaves.find(*path);
-        if (leaf == l->leaves.end()) continue;
-        if (is_leaf && !skipped_winner && l->kind == it->from && leaf->second.where == it->where) {
+        const snapshot_entry* leaf = l->find(*path);
+        if (leaf == nullptr) continue;
+        if (winner != nullptr && !skipped_winner && l->kind == winner->from &&
+            leaf->where == winner->where) {
             skipped_winner = true;
             continue;
         }
-        description::layer_value shadowed{l->kind, leaf->second.where, std::nullopt};
-        if (!d.secret) shadowed.val = leaf->second.val;
+        description::layer_value shadowed{l->kind, leaf->where, std::nullopt};
+        if (!d.secret) shadowed.val = leaf->val;
         d.shadowed.push_back(std::move(shadowed));
     }
     return d;

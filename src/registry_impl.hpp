@@ -8,7 +8,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -18,18 +17,19 @@
 
 namespace cfgreg::detail {
 
-/// A leaf as one layer holds it.
-struct stored_leaf {
-    value val;
-    source_position where;
-};
-
 /// The content of one layer: its leaves and the subtrees it replaces in lower layers.
+/// Every leaf that is not a table also replaces the subtree at its key: `roots` lists
+/// only the other paths that do (arrays, tables set as a whole), sorted.
 struct layer_content {
     layer kind = layer::defaults;
     std::string name;  ///< file path or string name, env prefix, "defaults" or "runtime"
-    std::map<key_path, stored_leaf> leaves;
-    std::set<key_path> roots;
+    /// Sorted by path, each with `from == kind` and `secret == false`; never null.
+    /// Immutable: an edit of the layer builds a new list.
+    std::shared_ptr<const leaf_list> leaves = std::make_shared<const leaf_list>();
+    std::vector<key_path> roots;
+
+    /// The layer's leaf at `path`, or null.
+    const snapshot_entry* find(const key_path& path) const;
 };
 
 /// One layer's new content in a commit; no content removes the layer.
@@ -71,9 +71,9 @@ namespace cfgreg {
 //     serializes every write to `leaves`, `current` and `generation`. Nothing
 //     else locks; readers never touch it.
 //  2. After each commit, `leaves` holds exactly the leaves of `current`'s state
-//     (each at its canonical text), except while that commit is between its first
-//     store and its publish; during that window a reader may see some keys new and
-//     others old, never a torn value.
+//     (each at its canonical text, as a pointer to the leaf in its layer's list),
+//     except while that commit is between its first store and its publish; during
+//     that window a reader may see some keys new and others old, never a torn value.
 //  3. `current` is never null. A writer publishes a new `published_state`
 //     with a release store (paired with readers' acquire loads) and retires
 //     the old one through the epoch domain; readers dereference it only while
@@ -83,6 +83,15 @@ namespace cfgreg {
 //     count is only a stale count).
 //  5. Every live `setting` slot registered under key K was updated with K's
 //     effective value of the latest commit before `write_mu` was released.
+//  6. Leaves are shared, never copied: a layer's list is immutable, and the
+//     state of every commit that shows one of its leaves holds the list (a
+//     leaf marked secret is shown through a copy the state owns; `leaves` still
+//     points into the list). So a pointer in `leaves` stays valid while
+//     `current`'s state does. A commit stores a new pointer for every key whose
+//     leaf object changes, even with an equal value, before it publishes; it
+//     retires the old `published_state` (the last hold of the old lists but for
+//     change sets and snapshots) only after those stores, so a reader pinned
+//     when it loaded an old pointer unpins before that list can be freed.
 struct registry::impl {
     impl();
     ~impl();
@@ -157,7 +166,7 @@ struct registry::impl {
     std::vector<std::weak_ptr<watch_handle::state>> watches;
     detail::notifier notes{[this](const error& e) { report(e); }};
 
-    sync_map<std::string, value> leaves;
+    sync_map<std::string, const snapshot_entry*> leaves;
     std::atomic<const detail::published_state*> current;
     std::atomic<std::uint64_t> generation{0};
 };

@@ -10,29 +10,28 @@ namespace cfgreg {
 
 namespace detail {
 
-std::vector<snapshot_entry>::const_iterator snapshot_state::lower_bound(
-    const key_path& prefix) const {
+snapshot_state::const_iterator snapshot_state::lower_bound(const key_path& prefix) const {
     return std::lower_bound(entries.begin(), entries.end(), prefix,
-                            [](const snapshot_entry& e, const key_path& p) { return e.path < p; });
+                            [](const snapshot_entry* e, const key_path& p) { return e->path < p; });
 }
 
 result<value> snapshot_state::lookup(const key_path& path) const {
     auto it = lower_bound(path);
-    if (it != entries.end() && it->path == path) return it->val;
-    if (it == entries.end() || !it->path.starts_with(path)) {
+    if (it != entries.end() && (*it)->path == path) return (*it)->val;
+    if (it == entries.end() || !(*it)->path.starts_with(path)) {
         return failure{errc::missing, "key `" + path.str() + "` has no value", {}};
     }
     std::vector<std::pair<key_path, const value*>> under;
-    for (; it != entries.end() && it->path.starts_with(path); ++it) {
+    for (; it != entries.end() && (*it)->path.starts_with(path); ++it) {
         key_path relative;
-        for (std::size_t i = path.size(); i < it->path.size(); ++i) {
-            const auto& seg = it->path[i];
+        for (std::size_t i = path.size(); i < (*it)->path.size(); ++i) {
+            const auto& seg = (*it)->path[i];
             if (seg.is_index())
                 relative.push_index(seg.index());
             else
                 relative.push_key(seg.name());
         }
-        under.emplace_back(std::move(relative), &it->val);
+        under.emplace_back(std::move(relative), &(*it)->val);
     }
     return assemble(under);
 }
@@ -57,7 +56,7 @@ failure snapshot::annotate(std::string_view key, failure f) const {
     f.message = "key `" + (path ? path->str() : std::string(key)) + "`: " + f.message;
     if (path) {
         auto it = state_->lower_bound(*path);
-        if (it != state_->entries.end() && it->path == *path) f.where = it->where;
+        if (it != state_->entries.end() && (*it)->path == *path) f.where = (*it)->where;
     }
     return f;
 }
@@ -67,8 +66,8 @@ std::vector<std::string> snapshot::keys(std::string_view prefix) const {
     auto path = key_path::parse(prefix);
     if (!path) return out;
     for (auto it = state_->lower_bound(*path);
-         it != state_->entries.end() && it->path.starts_with(*path); ++it)
-        out.push_back(it->path.str());
+         it != state_->entries.end() && (*it)->path.starts_with(*path); ++it)
+        out.push_back((*it)->path.str());
     return out;
 }
 
@@ -81,7 +80,7 @@ std::string snapshot::dump(dump_format format, bool reveal_secrets) const {
     const value hidden("<secret>");
     std::vector<std::pair<key_path, const value*>> all;
     all.reserve(state_->entries.size());
-    for (const snapshot_entry& e : state_->entries)
+    for (const snapshot_entry& e : *this)
         all.emplace_back(e.path, e.secret && !reveal_secrets ? &hidden : &e.val);
     const value root = detail::assemble(all);
     switch (format) {

@@ -4,13 +4,14 @@
 
 // Thread safety: every member may be called from any thread at any time. Reads
 // (`get`, `get_or`, `read`, `require`, `contains`, `generation`, `snapshot`, and
-// `setting<T>::get`) never take a lock: a leaf is read in place from the registry's
-// `sync_map`, and arrays, tables and listings come from the current immutable
-// snapshot. Writes (`load_*`, `set*`, `unset`, `mark_secret`) are serialized by one
-// internal mutex. A read that races a write returns the value before or after it,
-// never a mix within one leaf; use `snapshot()` to see several keys at one
-// generation. Values returned by reads are copies and stay valid forever. Destroying
-// a registry while another thread uses it is undefined, as for any object.
+// `setting<T>::get`) never take a lock: a leaf is found through the registry's
+// `sync_map` and read in place, and arrays, tables and listings come from the
+// current immutable snapshot. Writes (`load_*`, `set*`, `unset`, `mark_secret`) are
+// serialized by one internal mutex. A read that races a write returns the value
+// before or after it, never a mix within one leaf; use `snapshot()` to see several
+// keys at one generation. Values returned by reads are copies and stay valid
+// forever. Destroying a registry while another thread uses it is undefined, as for
+// any object.
 //
 // Example:
 //
@@ -115,7 +116,8 @@ class registry {
     result<T> read(std::string_view key) const {
         // Hit path, inline: `key` is a leaf's canonical text (read in place, no copy).
         std::optional<result<T>> out;
-        if (leaves_->visit(key, [&](const value& v) { out.emplace(convert<T>(v)); })) {
+        const auto take = [&](const snapshot_entry* e) { out.emplace(convert<T>(e->val)); };
+        if (leaves_->visit(key, take)) {
             if (*out) [[likely]]
                 return std::move(*out);
             return annotate(key, out->error());
@@ -127,7 +129,8 @@ class registry {
     template <class T>
     std::optional<T> get(std::string_view key) const {
         std::optional<T> out;
-        const auto take = [&](const value& v) {
+        const auto take = [&](const snapshot_entry* e) {
+            const value& v = e->val;
             if constexpr (std::is_same_v<T, bool>) {
                 if (const bool* b = v.as_bool()) out.emplace(*b);
             } else if constexpr (std::is_integral_v<T>) {
@@ -287,7 +290,9 @@ class registry {
                                                    std::shared_ptr<detail::slot_base> slot);
 
     std::unique_ptr<impl> impl_;
-    const sync_map<std::string, value>* leaves_;  // impl_'s map of every effective leaf
+    // impl_'s map of every effective leaf, by canonical key; each points into a layer's
+    // list of leaves, which stays alive while a reader that found it is pinned.
+    const sync_map<std::string, const snapshot_entry*>* leaves_;
 };
 
 }  // namespace cfgreg

@@ -8,7 +8,10 @@
 // obtained from a snapshot (entries, keys, values) stay valid as long as that
 // snapshot or a copy of it is alive.
 
+#include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,14 +46,25 @@ struct snapshot_entry {
 
 namespace detail {
 
-/// The shared state behind snapshots; entries sorted by `key_path` order.
+/// The leaves of one layer, sorted by `key_path` and immutable once a commit holds
+/// them. A layer, every snapshot that shows its leaves and the registry's map of
+/// leaves all share this one list; none copies a leaf.
+using leaf_list = std::vector<snapshot_entry>;
+
+/// The shared state behind snapshots. `entries`, sorted by `key_path` order, point
+/// into the layers' lists that `lists` keeps alive, or into `secret_copies` for the
+/// leaves marked secret (the lists are shared with states that mark other keys).
 struct snapshot_state {
     std::uint64_t generation = 0;
-    std::vector<snapshot_entry> entries;
+    std::vector<const snapshot_entry*> entries;
     std::vector<key_path> secrets;
+    std::vector<std::shared_ptr<const leaf_list>> lists;
+    std::vector<std::unique_ptr<const snapshot_entry>> secret_copies;
+
+    using const_iterator = std::vector<const snapshot_entry*>::const_iterator;
 
     /// The first entry at or under `prefix`, or `entries.end()`.
-    std::vector<snapshot_entry>::const_iterator lower_bound(const key_path& prefix) const;
+    const_iterator lower_bound(const key_path& prefix) const;
     /// The leaf at `path`, a composite assembled from the leaves under it, or `missing`.
     result<value> lookup(const key_path& path) const;
     /// True when `path` or an ancestor is marked secret.
@@ -66,7 +80,47 @@ struct snapshot_state {
 ///     auto port = s.get<int>("server.port");   // the same generation as every other read
 class snapshot {
   public:
-    using const_iterator = std::vector<snapshot_entry>::const_iterator;
+    /// A random-access iterator over the entries, yielding `const snapshot_entry&`.
+    class const_iterator {
+      public:
+        using iterator_category = std::random_access_iterator_tag;
+        using iterator_concept = std::random_access_iterator_tag;
+        using value_type = snapshot_entry;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const snapshot_entry*;
+        using reference = const snapshot_entry&;
+
+        const_iterator() = default;
+        explicit const_iterator(const snapshot_entry* const* at) noexcept : at_(at) {}
+
+        reference operator*() const noexcept { return **at_; }
+        pointer operator->() const noexcept { return *at_; }
+        reference operator[](difference_type n) const noexcept { return *at_[n]; }
+
+        const_iterator& operator++() noexcept { return ++at_, *this; }
+        const_iterator& operator--() noexcept { return --at_, *this; }
+        const_iterator operator++(int) noexcept { return const_iterator(at_++); }
+        const_iterator operator--(int) noexcept { return const_iterator(at_--); }
+        const_iterator& operator+=(difference_type n) noexcept { return at_ += n, *this; }
+        const_iterator& operator-=(difference_type n) noexcept { return at_ -= n, *this; }
+        friend const_iterator operator+(const_iterator i, difference_type n) noexcept {
+            return i += n;
+        }
+        friend const_iterator operator+(difference_type n, const_iterator i) noexcept {
+            return i += n;
+        }
+        friend const_iterator operator-(const_iterator i, difference_type n) noexcept {
+            return i -= n;
+        }
+        friend difference_type operator-(const_iterator a, const_iterator b) noexcept {
+            return a.at_ - b.at_;
+        }
+        friend bool operator==(const_iterator, const_iterator) noexcept = default;
+        friend auto operator<=>(const_iterator, const_iterator) noexcept = default;
+
+      private:
+        const snapshot_entry* const* at_ = nullptr;
+    };
 
     /// An empty snapshot at generation 0.
     snapshot();
@@ -77,8 +131,10 @@ class snapshot {
     std::uint64_t generation() const noexcept { return state_->generation; }
     std::size_t size() const noexcept { return state_->entries.size(); }
     bool empty() const noexcept { return state_->entries.empty(); }
-    const_iterator begin() const noexcept { return state_->entries.begin(); }
-    const_iterator end() const noexcept { return state_->entries.end(); }
+    const_iterator begin() const noexcept { return const_iterator(state_->entries.data()); }
+    const_iterator end() const noexcept {
+        return const_iterator(state_->entries.data() + state_->entries.size());
+    }
 
     /// The leaf at `key`, or the array or table assembled from the leaves under it;
     /// fails with `missing` or `invalid_key`.
