@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "text.hpp"
 
@@ -17,8 +18,11 @@ std::strong_ordering operator<=>(const key_path::segment& a, const key_path::seg
 }
 
 std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept {
-    return std::lexicographical_compare_three_way(a.segments_.begin(), a.segments_.end(),
-                                                  b.segments_.begin(), b.segments_.end());
+    const std::size_t n = std::min(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        if (const auto c = a[i] <=> b[i]; c != 0) return c;
+    }
+    return a.size() <=> b.size();
 }
 
 namespace {
@@ -198,32 +202,98 @@ result<key_path> key_path::parse(std::string_view text) {
     return path_parser(text).run();
 }
 
-void key_path::append_text(const segment& s) {
-    if (s.is_index()) {
-        text_ += '[';
-        text_ += std::to_string(s.index());
-        text_ += ']';
-        return;
-    }
-    if (!text_.empty()) text_ += '.';
-    text_ += quote_key_segment(s.name());
+namespace {
+
+struct token {
+    std::uint32_t begin;
+    std::uint32_t end;
+};
+
+token token_at(const std::string& meta, std::size_t i) noexcept {
+    token t;
+    std::memcpy(&t, meta.data() + i * sizeof(token), sizeof(token));
+    return t;
 }
 
-key_path& key_path::push_key(std::string name) {
-    segments_.push_back(segment::key(std::move(name)));
-    append_text(segments_.back());
+}  // namespace
+
+key_path::segment key_path::operator[](std::size_t i) const noexcept {
+    const token t = token_at(meta_, i);
+    const char first = text_[t.begin];
+    if (first == '[') {
+        std::size_t index = 0;
+        for (std::uint32_t k = t.begin + 1; k + 1 < t.end; ++k)
+            index = index * 10 + static_cast<std::size_t>(text_[k] - '0');
+        return segment::at(index);
+    }
+    if (first != '"') return segment::key(std::string_view(text_).substr(t.begin, t.end - t.begin));
+    // A quoted key: its unquoted name is the n-th of the names after the records.
+    std::size_t n = 0;
+    for (std::size_t j = 0; j < i; ++j)
+        n += text_[token_at(meta_, j).begin] == '"' ? 1 : 0;
+    std::size_t at = size_ * sizeof(token);
+    for (;; --n) {
+        std::uint32_t length;
+        std::memcpy(&length, meta_.data() + at, sizeof length);
+        at += sizeof length;
+        if (n == 0) return segment::key(std::string_view(meta_).substr(at, length));
+        at += length;
+    }
+}
+
+void key_path::add_segment(std::size_t begin, std::string_view quoted_name, bool quoted) {
+    const token t{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(text_.size())};
+    meta_.insert(size_ * sizeof(token), reinterpret_cast<const char*>(&t), sizeof t);
+    ++size_;
+    if (!quoted) return;
+    const auto length = static_cast<std::uint32_t>(quoted_name.size());
+    meta_.append(reinterpret_cast<const char*>(&length), sizeof length);
+    meta_.append(quoted_name);
+}
+
+key_path& key_path::push_key(std::string_view name) {
+    if (!text_.empty()) text_ += '.';
+    const std::size_t begin = text_.size();
+    const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), is_bare_char);
+    if (bare)
+        text_ += name;
+    else
+        detail::append_quoted(text_, name);
+    add_segment(begin, name, !bare);
     return *this;
 }
 
 key_path& key_path::push_index(std::size_t index) {
-    segments_.push_back(segment::at(index));
-    append_text(segments_.back());
+    const std::size_t begin = text_.size();
+    text_ += '[';
+    text_ += std::to_string(index);
+    text_ += ']';
+    add_segment(begin, {}, false);
     return *this;
 }
 
-key_path key_path::child(std::string name) const {
+void key_path::pop_back() noexcept {
+    --size_;
+    const token t = token_at(meta_, size_);
+    if (text_[t.begin] == '"') {
+        // Its name is the last one after the records.
+        std::size_t at = (size_ + 1) * sizeof(token);
+        std::size_t last = at;
+        while (at < meta_.size()) {
+            last = at;
+            std::uint32_t length;
+            std::memcpy(&length, meta_.data() + at, sizeof length);
+            at += sizeof length + length;
+        }
+        meta_.resize(last);
+    }
+    meta_.erase(size_ * sizeof(token), sizeof(token));
+    text_.resize(t.begin == 0 ? 0 : t.begin - (text_[t.begin] == '[' ? 0 : 1));
+}
+
+key_path key_path::child(std::string_view name) const {
     key_path out = *this;
-    out.push_key(std::move(name));
+    out.push_key(name);
     return out;
 }
 
@@ -235,18 +305,22 @@ key_path key_path::at(std::size_t index) const {
 
 key_path key_path::parent() const {
     key_path out;
-    for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
-        if (segments_[i].is_index())
-            out.push_index(segments_[i].index());
+    for (std::size_t i = 0; i + 1 < size_; ++i) {
+        const segment s = (*this)[i];
+        if (s.is_index())
+            out.push_index(s.index());
         else
-            out.push_key(segments_[i].name());
+            out.push_key(s.name());
     }
     return out;
 }
 
 bool key_path::starts_with(const key_path& prefix) const noexcept {
-    if (prefix.size() > size()) return false;
-    return std::equal(prefix.segments_.begin(), prefix.segments_.end(), segments_.begin());
+    // Canonical text tokenizes one way only, so a prefix of whole tokens is a
+    // prefix of segments: the text must go on with a separator, or end.
+    const std::size_t n = prefix.text_.size();
+    if (prefix.size_ > size_ || text_.compare(0, n, prefix.text_) != 0) return false;
+    return n == 0 || n == text_.size() || text_[n] == '.' || text_[n] == '[';
 }
 
 }  // namespace cfgreg

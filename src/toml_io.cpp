@@ -64,19 +64,26 @@ value to_value(const toml::node& n) {
     }
 }
 
-void flatten_node(const key_path& path, const toml::node& n, std::string_view source_name,
+// `path` is the node's path; it is restored before returning.
+void flatten_node(key_path& path, const toml::node& n, std::string_view source_name,
                   bool inside_array, document& doc) {
     if (const toml::table* t = n.as_table()) {
         if (t->empty()) doc.leaves.push_back({path, value(), position_of(n, source_name)});
-        for (const auto& [k, e] : *t)
-            flatten_node(path.child(std::string(k.str())), e, source_name, inside_array, doc);
+        for (const auto& [k, e] : *t) {
+            path.push_key(k.str());
+            flatten_node(path, e, source_name, inside_array, doc);
+            path.pop_back();
+        }
         return;
     }
     if (const toml::array* a = n.as_array()) {
         if (!inside_array) doc.roots.push_back(path);
         if (a->empty()) doc.leaves.push_back({path, value(array{}), position_of(n, source_name)});
-        for (std::size_t i = 0; i < a->size(); ++i)
-            flatten_node(path.at(i), *a->get(i), source_name, true, doc);
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            path.push_index(i);
+            flatten_node(path, *a->get(i), source_name, true, doc);
+            path.pop_back();
+        }
         return;
     }
     if (!inside_array) doc.roots.push_back(path);
@@ -95,8 +102,12 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
                        source_position{std::string(source_name), begin.line, begin.column}};
     }
     document doc;
-    for (const auto& [k, e] : root)
-        flatten_node(key_path().child(std::string(k.str())), e, source_name, false, doc);
+    key_path path;
+    for (const auto& [k, e] : root) {
+        path.push_key(k.str());
+        flatten_node(path, e, source_name, false, doc);
+        path.pop_back();
+    }
     return doc;
 }
 

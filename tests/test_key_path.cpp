@@ -79,3 +79,20 @@ TEST_CASE("key_path: prefixes, parents and children", "[key_path]") {
     CHECK(p.parent().str() == "a.b[3]");
     CHECK(key_path("x").child("y z").at(1).str() == "x.\"y z\"[1]");
 }
+
+TEST_CASE("key_path: pop_back undoes each push, quoted keys included", "[key_path]") {
+    key_path p("a.\"x.y\"[12]");
+    p.push_key("q r").push_key("z");
+    CHECK(p.str() == "a.\"x.y\"[12].\"q r\".z");
+    CHECK(p[3].name() == "q r");
+    const std::vector<std::string> expected{"a.\"x.y\"[12].\"q r\"", "a.\"x.y\"[12]", "a.\"x.y\"",
+                                            "a", ""};
+    for (const std::string& text : expected) {
+        p.pop_back();
+        CHECK(p.str() == text);
+        CHECK(p == key_path(text));
+        if (!p.empty()) CHECK(p.back() == key_path(text).back());
+    }
+    CHECK(key_path("a.\"x.y\".b")[1].name() == "x.y");
+    CHECK_FALSE(key_path("\"a.b\".c").starts_with(key_path("a")));
+}

@@ -4,14 +4,15 @@
 
 // Thread safety: a `key_path` is a plain value; concurrent reads of one
 // object are safe, and writes (assignment, `push_*`) need external
-// synchronization. Views returned by `name()` and `str()` live as long as the
-// object is not modified or destroyed.
+// synchronization. Segments, and the views returned by `name()` and `str()`, live
+// as long as the object is not modified or destroyed.
 
 #include <compare>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "cfgreg/error.hpp"
 
@@ -27,15 +28,17 @@ namespace cfgreg {
 /// `'a'.b` and `a.b` are one key.
 class key_path {
   public:
-    /// One step of a path.
+    /// One step of a path: a view into the `key_path` it came from (or, from
+    /// `key`, into the caller's text), valid while that is neither modified nor
+    /// destroyed.
     class segment {
       public:
-        static segment key(std::string name) { return segment(std::move(name), 0, false); }
+        static segment key(std::string_view name) { return segment(name, 0, false); }
         static segment at(std::size_t index) { return segment({}, index, true); }
 
         bool is_index() const noexcept { return is_index_; }
         /// The table key (unquoted); empty for an index.
-        const std::string& name() const noexcept { return name_; }
+        std::string_view name() const noexcept { return name_; }
         /// The array index; 0 for a table key.
         std::size_t index() const noexcept { return index_; }
 
@@ -44,12 +47,48 @@ class key_path {
         friend bool operator==(const segment& a, const segment& b) noexcept = default;
 
       private:
-        segment(std::string name, std::size_t index, bool is_index)
-            : name_(std::move(name)), index_(index), is_index_(is_index) {}
+        segment(std::string_view name, std::size_t index, bool is_index)
+            : name_(name), index_(index), is_index_(is_index) {}
 
-        std::string name_;
+        std::string_view name_;
         std::size_t index_;
         bool is_index_;
+    };
+
+    /// The segments of a path, in order, as a random-access range of `segment` values.
+    class segment_range {
+      public:
+        class iterator {
+          public:
+            using iterator_category = std::random_access_iterator_tag;
+            using value_type = segment;
+            using difference_type = std::ptrdiff_t;
+            using pointer = void;
+            using reference = segment;
+
+            iterator() = default;
+            iterator(const key_path* path, std::size_t i) noexcept : path_(path), i_(i) {}
+            segment operator*() const noexcept { return (*path_)[i_]; }
+            iterator& operator++() noexcept { return ++i_, *this; }
+            iterator operator++(int) noexcept { return iterator(path_, i_++); }
+            friend bool operator==(const iterator& a, const iterator& b) noexcept {
+                return a.i_ == b.i_;
+            }
+
+          private:
+            const key_path* path_ = nullptr;
+            std::size_t i_ = 0;
+        };
+
+        explicit segment_range(const key_path* path) noexcept : path_(path) {}
+        iterator begin() const noexcept { return iterator(path_, 0); }
+        iterator end() const noexcept { return iterator(path_, path_->size()); }
+        std::size_t size() const noexcept { return path_->size(); }
+        bool empty() const noexcept { return path_->empty(); }
+        segment operator[](std::size_t i) const noexcept { return (*path_)[i]; }
+
+      private:
+        const key_path* path_;
     };
 
     /// The empty path: the root table.
@@ -63,21 +102,25 @@ class key_path {
     static result<key_path> parse(std::string_view text);
 
     /// Appends a table key or an array index.
-    key_path& push_key(std::string name);
+    key_path& push_key(std::string_view name);
     key_path& push_index(std::size_t index);
 
+    /// Removes the last segment; precondition: `!empty()`.
+    void pop_back() noexcept;
+
     /// A copy with one more segment.
-    key_path child(std::string name) const;
+    key_path child(std::string_view name) const;
     key_path at(std::size_t index) const;
 
     /// This path without its last segment; precondition: `!empty()`.
     key_path parent() const;
 
-    bool empty() const noexcept { return segments_.empty(); }
-    std::size_t size() const noexcept { return segments_.size(); }
-    const segment& operator[](std::size_t i) const noexcept { return segments_[i]; }
-    const std::vector<segment>& segments() const noexcept { return segments_; }
-    const segment& back() const noexcept { return segments_.back(); }
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    /// Segment `i`; precondition: `i < size()`.
+    segment operator[](std::size_t i) const noexcept;
+    segment_range segments() const noexcept { return segment_range(this); }
+    segment back() const noexcept { return (*this)[size_ - 1]; }
 
     /// The canonical text.
     const std::string& str() const noexcept { return text_; }
@@ -94,10 +137,16 @@ class key_path {
     }
 
   private:
-    void append_text(const segment& s);
+    // Compact on purpose: a registry keeps one path per leaf. `text_` is the
+    // canonical text; `meta_` holds `size_` records of two 32-bit offsets (the
+    // extent of each segment's token in `text_`: a bare key, a quoted key or
+    // `[digits]`), then, for each quoted key in order, a 32-bit length and the
+    // unquoted name.
+    void add_segment(std::size_t begin, std::string_view quoted_name, bool quoted);
 
-    std::vector<segment> segments_;
     std::string text_;
+    std::string meta_;
+    std::uint32_t size_ = 0;
 };
 
 /// `name` as one key segment: bare when TOML allows it, else a quoted basic string.
