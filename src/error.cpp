@@ -31,7 +31,11 @@ const char* to_string(errc code) noexcept {
 }
 
 std::string source_position::to_string() const {
-    std::string out = source;
+    return source_view{source, line, column}.to_string();
+}
+
+std::string source_view::to_string() const {
+    std::string out(source);
     if (line != 0) {
         out += ':';
         out += std::to_string(line);

@@ -72,12 +72,12 @@ std::vector<const snapshot_entry*> compute_effective(
     const std::vector<const layer_content*>& layers) {
     std::vector<const layer_content*> used;
     for (const layer_content* l : layers)
-        if (!l->leaves->empty() || !l->roots.empty()) used.push_back(l);
+        if (!l->leaves->entries.empty() || !l->roots.empty()) used.push_back(l);
     std::vector<const snapshot_entry*> out;
     if (used.size() == 1) {
         // One layer (a single file, say): its sorted list is the answer, with no merge.
-        out.reserve(used[0]->leaves->size());
-        for (const snapshot_entry& leaf : *used[0]->leaves)
+        out.reserve(used[0]->leaves->entries.size());
+        for (const snapshot_entry& leaf : used[0]->leaves->entries)
             out.push_back(&leaf);
         return out;
     }
@@ -87,7 +87,7 @@ std::vector<const snapshot_entry*> compute_effective(
         if (e.empty()) {
             // Nothing below to replace: the layer's own leaves are already
             // consistent, and arrive sorted, so each insertion is amortized O(1).
-            for (const snapshot_entry& leaf : *l->leaves)
+            for (const snapshot_entry& leaf : l->leaves->entries)
                 e.emplace_hint(e.end(), &leaf.path, &leaf);
             continue;
         }
@@ -95,7 +95,7 @@ std::vector<const snapshot_entry*> compute_effective(
             erase_subtree(e, root);
             erase_ancestor(e, root);
         }
-        for (const snapshot_entry& leaf : *l->leaves) {
+        for (const snapshot_entry& leaf : l->leaves->entries) {
             if (!leaf.val.is_table()) erase_subtree(e, leaf.path);
             erase_ancestor(e, leaf.path);
             if (is_empty_table(leaf.val) && has_descendant(e, leaf.path)) continue;
@@ -121,8 +121,10 @@ void mark_secrets(snapshot_state& state) {
     }
 }
 
-/// `leaves`, sorted by path, keeping the last of equal paths (as a later write wins).
-std::shared_ptr<const leaf_list> make_list(leaf_list leaves) {
+/// `list` with its entries sorted by path, keeping the last of equal paths (as a
+/// later write wins).
+std::shared_ptr<const leaf_list> make_list(leaf_list list) {
+    auto& leaves = list.entries;
     const auto before = [](const snapshot_entry& a, const snapshot_entry& b) {
         return a.path < b.path;
     };
@@ -137,20 +139,28 @@ std::shared_ptr<const leaf_list> make_list(leaf_list leaves) {
         std::reverse(leaves.begin(), leaves.end());
     }
     leaves.shrink_to_fit();
-    return std::make_shared<const leaf_list>(std::move(leaves));
+    return std::make_shared<const leaf_list>(std::move(list));
 }
 
+using leaf_iterator = std::vector<snapshot_entry>::const_iterator;
+
 /// The first leaf of `list` at or under `path`.
-leaf_list::const_iterator lower_bound(const leaf_list& list, const key_path& path) {
-    return std::lower_bound(list.begin(), list.end(), path,
+leaf_iterator lower_bound(const leaf_list& list, const key_path& path) {
+    return std::lower_bound(list.entries.begin(), list.entries.end(), path,
                             [](const snapshot_entry& e, const key_path& p) { return e.path < p; });
 }
 
 /// Past the last leaf of `list` at or under `path`, searching from `from`.
-leaf_list::const_iterator subtree_end(const leaf_list& list, leaf_list::const_iterator from,
-                                      const key_path& path) {
-    return std::find_if(from, list.end(),
+leaf_iterator subtree_end(const leaf_list& list, leaf_iterator from, const key_path& path) {
+    return std::find_if(from, list.entries.end(),
                         [&](const snapshot_entry& e) { return !e.path.starts_with(path); });
+}
+
+/// The copy of `source` that `list` holds, added if it holds none.
+std::string_view intern(leaf_list& list, std::string_view source) {
+    for (const auto& s : list.sources)
+        if (*s == source) return *s;
+    return *list.sources.emplace_back(std::make_shared<const std::string>(source));
 }
 
 bool same_entry_value(const snapshot_entry& a, const snapshot_entry& b) {
@@ -181,7 +191,7 @@ const char* to_string(layer l) noexcept {
 
 const snapshot_entry* layer_content::find(const key_path& path) const {
     auto it = lower_bound(*leaves, path);
-    return it != leaves->end() && it->path == path ? &*it : nullptr;
+    return it != leaves->entries.end() && it->path == path ? &*it : nullptr;
 }
 
 registry::impl::impl() : current(new published_state{std::make_shared<snapshot_state>()}) {}
@@ -499,9 +509,12 @@ layer_content file_content(detail::document doc, const std::string& name) {
     content.kind = layer::file;
     content.name = name;
     leaf_list list;
-    list.reserve(doc.leaves.size());
-    for (detail::leaf& l : doc.leaves)
-        list.push_back({std::move(l.path), std::move(l.val), layer::file, std::move(l.where)});
+    const std::string_view source = intern(list, name);
+    list.entries.reserve(doc.leaves.size());
+    for (detail::leaf& l : doc.leaves) {
+        list.entries.push_back({std::move(l.path), std::move(l.val), layer::file,
+                                source_view{source, l.line, l.column}});
+    }
     content.leaves = make_list(std::move(list));
     // A root that is a leaf other than a table goes without saying (see layer_content).
     for (key_path& root : doc.roots) {
@@ -524,16 +537,18 @@ status commit_document(registry::impl& m, result<detail::document> doc, const st
 void put(layer_content& content, const key_path& path, const value& v,
          const source_position& where) {
     std::vector<detail::leaf> flat;
-    detail::flatten(path, v, where, flat);
+    detail::flatten(path, v, flat);
     const leaf_list& old = *content.leaves;
     const auto first = lower_bound(old, path);
     const auto last = subtree_end(old, first, path);
     leaf_list list;
-    list.reserve(old.size() + flat.size());
-    list.insert(list.end(), old.begin(), first);
+    list.sources = old.sources;  // the kept leaves view them
+    const source_view at{intern(list, where.source), where.line, where.column};
+    list.entries.reserve(old.entries.size() + flat.size());
+    list.entries.insert(list.entries.end(), old.entries.begin(), first);
     for (detail::leaf& l : flat)
-        list.push_back({std::move(l.path), std::move(l.val), content.kind, std::move(l.where)});
-    list.insert(list.end(), last, old.end());
+        list.entries.push_back({std::move(l.path), std::move(l.val), content.kind, at});
+    list.entries.insert(list.entries.end(), last, old.entries.end());
     content.leaves = make_list(std::move(list));
     std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });
     content.roots.insert(std::lower_bound(content.roots.begin(), content.roots.end(), path), path);
@@ -546,9 +561,10 @@ void remove_subtree(layer_content& content, const key_path& path) {
     const auto last = subtree_end(old, first, path);
     if (first != last) {
         leaf_list list;
-        list.reserve(old.size() - static_cast<std::size_t>(last - first));
-        list.insert(list.end(), old.begin(), first);
-        list.insert(list.end(), last, old.end());
+        list.sources = old.sources;
+        list.entries.reserve(old.entries.size() - static_cast<std::size_t>(last - first));
+        list.entries.insert(list.entries.end(), old.entries.begin(), first);
+        list.entries.insert(list.entries.end(), last, old.entries.end());
         content.leaves = make_list(std::move(list));
     }
     std::erase_if(content.roots, [&](const key_path& r) { return r.starts_with(path); });

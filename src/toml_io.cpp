@@ -21,9 +21,10 @@ local_time to_time(const toml::time& t) {
     return local_time{t.hour, t.minute, t.second, t.nanosecond};
 }
 
-source_position position_of(const toml::node& n, std::string_view source_name) {
+/// The leaf `path` = `v` at the line and column where `n` begins.
+leaf leaf_at(const key_path& path, value v, const toml::node& n) {
     const auto& begin = n.source().begin;
-    return source_position{std::string(source_name), begin.line, begin.column};
+    return leaf{path, std::move(v), begin.line, begin.column};
 }
 
 value to_value(const toml::node& n) {
@@ -65,29 +66,28 @@ value to_value(const toml::node& n) {
 }
 
 // `path` is the node's path; it is restored before returning.
-void flatten_node(key_path& path, const toml::node& n, std::string_view source_name,
-                  bool inside_array, document& doc) {
+void flatten_node(key_path& path, const toml::node& n, bool inside_array, document& doc) {
     if (const toml::table* t = n.as_table()) {
-        if (t->empty()) doc.leaves.push_back({path, value(), position_of(n, source_name)});
+        if (t->empty()) doc.leaves.push_back(leaf_at(path, value(), n));
         for (const auto& [k, e] : *t) {
             path.push_key(k.str());
-            flatten_node(path, e, source_name, inside_array, doc);
+            flatten_node(path, e, inside_array, doc);
             path.pop_back();
         }
         return;
     }
     if (const toml::array* a = n.as_array()) {
         if (!inside_array) doc.roots.push_back(path);
-        if (a->empty()) doc.leaves.push_back({path, value(array{}), position_of(n, source_name)});
+        if (a->empty()) doc.leaves.push_back(leaf_at(path, value(array{}), n));
         for (std::size_t i = 0; i < a->size(); ++i) {
             path.push_index(i);
-            flatten_node(path, *a->get(i), source_name, true, doc);
+            flatten_node(path, *a->get(i), true, doc);
             path.pop_back();
         }
         return;
     }
     if (!inside_array) doc.roots.push_back(path);
-    doc.leaves.push_back({path, to_value(n), position_of(n, source_name)});
+    doc.leaves.push_back(leaf_at(path, to_value(n), n));
 }
 
 }  // namespace
@@ -105,7 +105,7 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
     key_path path;
     for (const auto& [k, e] : root) {
         path.push_key(k.str());
-        flatten_node(path, e, source_name, false, doc);
+        flatten_node(path, e, false, doc);
         path.pop_back();
     }
     return doc;
@@ -126,19 +126,18 @@ result<value> parse_toml_literal(std::string_view text) {
     return to_value(*v);
 }
 
-void flatten(const key_path& base, const value& v, const source_position& where,
-             std::vector<leaf>& out) {
+void flatten(const key_path& base, const value& v, std::vector<leaf>& out) {
     if (const table* t = v.as_table(); t != nullptr && !t->empty()) {
         for (const auto& [k, e] : *t)
-            flatten(base.child(k), e, where, out);
+            flatten(base.child(k), e, out);
         return;
     }
     if (const array* a = v.as_array(); a != nullptr && !a->empty()) {
         for (std::size_t i = 0; i < a->size(); ++i)
-            flatten(base.at(i), (*a)[i], where, out);
+            flatten(base.at(i), (*a)[i], out);
         return;
     }
-    out.push_back({base, v, where});
+    out.push_back({base, v});
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // Private: TOML parsing (through toml++), flattening into leaves, and TOML/JSON output.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,11 +13,13 @@
 
 namespace cfgreg::detail {
 
-/// One stored value at its canonical path: a scalar, an empty array or an empty table.
+/// One stored value at its canonical path: a scalar, an empty array or an empty table,
+/// with its line and column in its source (0 when unknown).
 struct leaf {
     key_path path;
     value val;
-    source_position where;
+    std::uint32_t line = 0;
+    std::uint32_t column = 0;
 };
 
 /// A parsed document, flattened.
@@ -34,9 +37,8 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
 result<value> parse_toml_literal(std::string_view text);
 
 /// Appends the leaves of `v` placed at `base` to `out` (arrays and tables are split
-/// down to scalars; empty ones stay as leaves).
-void flatten(const key_path& base, const value& v, const source_position& where,
-             std::vector<leaf>& out);
+/// down to scalars; empty ones stay as leaves), at no line or column.
+void flatten(const key_path& base, const value& v, std::vector<leaf>& out);
 
 /// Builds a composite value from leaves given relative to their common
 /// prefix (the relative path of a leaf at the prefix itself is empty). Gaps

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -47,6 +48,22 @@ struct source_position {
     std::string to_string() const;
 
     friend bool operator==(const source_position&, const source_position&) = default;
+};
+
+/// A `source_position` whose source text lives elsewhere. A snapshot's entries
+/// hold these: every leaf of one file views one copy of the file's name, which
+/// lives as long as the snapshot.
+struct source_view {
+    std::string_view source;
+    std::uint32_t line = 0;
+    std::uint32_t column = 0;
+
+    /// As `source_position::to_string`.
+    std::string to_string() const;
+    /// A position that owns a copy of the source text.
+    operator source_position() const { return {std::string(source), line, column}; }
+
+    friend bool operator==(const source_view&, const source_view&) = default;
 };
 
 /// The exception thrown by `require`, by `result::value` on failure, and by loading

@@ -40,8 +40,8 @@ struct snapshot_entry {
     key_path path;
     value val;
     cfgreg::layer from = layer::defaults;
-    source_position where;  ///< file and line for files; layer or variable name otherwise
-    bool secret = false;    ///< marked secret; `dump` and `describe` never print `val`
+    source_view where;    ///< file and line for files; layer or variable name otherwise
+    bool secret = false;  ///< marked secret; `dump` and `describe` never print `val`
 };
 
 namespace detail {
@@ -49,7 +49,11 @@ namespace detail {
 /// The leaves of one layer, sorted by `key_path` and immutable once a commit holds
 /// them. A layer, every snapshot that shows its leaves and the registry's map of
 /// leaves all share this one list; none copies a leaf.
-using leaf_list = std::vector<snapshot_entry>;
+struct leaf_list {
+    std::vector<snapshot_entry> entries;
+    /// The texts that the leaves' `where` views: one per source (file, variable, layer).
+    std::vector<std::shared_ptr<const std::string>> sources;
+};
 
 /// The shared state behind snapshots. `entries`, sorted by `key_path` order, point
 /// into the layers' lists that `lists` keeps alive, or into `secret_copies` for the
