@@ -17,14 +17,6 @@ std::strong_ordering operator<=>(const key_path::segment& a, const key_path::seg
     return a.name_.compare(b.name_) <=> 0;
 }
 
-std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept {
-    const std::size_t n = std::min(a.size(), b.size());
-    for (std::size_t i = 0; i < n; ++i) {
-        if (const auto c = a[i] <=> b[i]; c != 0) return c;
-    }
-    return a.size() <=> b.size();
-}
-
 namespace {
 
 bool is_bare_char(char c) {
@@ -239,6 +231,21 @@ key_path::segment key_path::operator[](std::size_t i) const noexcept {
         if (n == 0) return segment::key(std::string_view(meta_).substr(at, length));
         at += length;
     }
+}
+
+std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept {
+    const std::size_t n = std::min(a.size(), b.size());
+    const std::string_view at(a.text_);
+    const std::string_view bt(b.text_);
+    for (std::size_t i = 0; i < n; ++i) {
+        // Equal tokens are equal segments (the text is canonical): skip them unparsed.
+        const token ta = token_at(a.meta_, i);
+        const token tb = token_at(b.meta_, i);
+        if (at.substr(ta.begin, ta.end - ta.begin) == bt.substr(tb.begin, tb.end - tb.begin))
+            continue;
+        return a[i] <=> b[i];
+    }
+    return a.size() <=> b.size();
 }
 
 void key_path::add_segment(std::size_t begin, std::string_view quoted_name, bool quoted) {

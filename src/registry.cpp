@@ -344,9 +344,10 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
                           sizeof(published_state));
     generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
 
-    // Handles on a changed key or on any ancestor of one.
+    // Handles on a changed key or on any ancestor of one (none to find without handles).
     std::set<key_path> touched;
     for (const change& c : cs.changes) {
+        if (slots.empty()) break;
         key_path prefix;
         for (const auto& seg : c.path().segments()) {
             if (seg.is_index())
@@ -510,17 +511,11 @@ layer_content file_content(detail::document doc, const std::string& name) {
     content.name = name;
     leaf_list list;
     const std::string_view source = intern(list, name);
-    list.entries.reserve(doc.leaves.size());
-    for (detail::leaf& l : doc.leaves) {
-        list.entries.push_back({std::move(l.path), std::move(l.val), layer::file,
-                                source_view{source, l.line, l.column}});
-    }
+    list.entries = std::move(doc.leaves);
+    for (snapshot_entry& leaf : list.entries)
+        leaf.where.source = source;
     content.leaves = make_list(std::move(list));
-    // A root that is a leaf other than a table goes without saying (see layer_content).
-    for (key_path& root : doc.roots) {
-        const snapshot_entry* leaf = content.find(root);
-        if (leaf == nullptr || leaf->val.is_table()) content.roots.push_back(std::move(root));
-    }
+    content.roots = std::move(doc.roots);
     std::sort(content.roots.begin(), content.roots.end());
     content.roots.erase(std::unique(content.roots.begin(), content.roots.end()),
                         content.roots.end());

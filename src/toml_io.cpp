@@ -24,7 +24,7 @@ local_time to_time(const toml::time& t) {
 /// The leaf `path` = `v` at the line and column where `n` begins.
 leaf leaf_at(const key_path& path, value v, const toml::node& n) {
     const auto& begin = n.source().begin;
-    return leaf{path, std::move(v), begin.line, begin.column};
+    return leaf{path, std::move(v), layer::file, source_view{{}, begin.line, begin.column}};
 }
 
 value to_value(const toml::node& n) {
@@ -77,8 +77,8 @@ void flatten_node(key_path& path, const toml::node& n, bool inside_array, docume
         return;
     }
     if (const toml::array* a = n.as_array()) {
-        if (!inside_array) doc.roots.push_back(path);
         if (a->empty()) doc.leaves.push_back(leaf_at(path, value(array{}), n));
+        if (!inside_array && !a->empty()) doc.roots.push_back(path);
         for (std::size_t i = 0; i < a->size(); ++i) {
             path.push_index(i);
             flatten_node(path, *a->get(i), true, doc);
@@ -86,7 +86,6 @@ void flatten_node(key_path& path, const toml::node& n, bool inside_array, docume
         }
         return;
     }
-    if (!inside_array) doc.roots.push_back(path);
     doc.leaves.push_back(leaf_at(path, to_value(n), n));
 }
 
@@ -137,7 +136,7 @@ void flatten(const key_path& base, const value& v, std::vector<leaf>& out) {
             flatten(base.at(i), (*a)[i], out);
         return;
     }
-    out.push_back({base, v});
+    out.push_back({base, v, layer::file, {}});
 }
 
 namespace {

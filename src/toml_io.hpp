@@ -9,24 +9,22 @@
 
 #include "cfgreg/error.hpp"
 #include "cfgreg/key_path.hpp"
+#include "cfgreg/snapshot.hpp"
 #include "cfgreg/value.hpp"
 
 namespace cfgreg::detail {
 
-/// One stored value at its canonical path: a scalar, an empty array or an empty table,
-/// with its line and column in its source (0 when unknown).
-struct leaf {
-    key_path path;
-    value val;
-    std::uint32_t line = 0;
-    std::uint32_t column = 0;
-};
+/// One stored value at its canonical path: a scalar, an empty array or an empty table.
+/// Parsing and flattening fill in its path, value, line and column (0 when unknown);
+/// the layer that takes it sets its source and layer.
+using leaf = snapshot_entry;
 
 /// A parsed document, flattened.
 struct document {
     std::vector<leaf> leaves;
-    /// Paths whose whole subtree this document replaces in lower layers: each scalar
-    /// outside an array, and each outermost array. Tables are not roots: they merge.
+    /// Paths whose whole subtree this document replaces in lower layers, besides its
+    /// leaves other than tables: each outermost array that is not empty. Tables are
+    /// not roots: they merge.
     std::vector<key_path> roots;
 };
 
