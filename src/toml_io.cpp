@@ -65,6 +65,22 @@ value to_value(const toml::node& n) {
     }
 }
 
+/// The number of leaves `flatten_node` makes of `n`.
+std::size_t count_leaves(const toml::node& n) {
+    std::size_t count = 0;
+    if (const toml::table* t = n.as_table()) {
+        for (const auto& [k, e] : *t)
+            count += count_leaves(e);
+        return t->empty() ? 1 : count;
+    }
+    if (const toml::array* a = n.as_array()) {
+        for (const toml::node& e : *a)
+            count += count_leaves(e);
+        return a->empty() ? 1 : count;
+    }
+    return 1;
+}
+
 // `path` is the node's path; it is restored before returning.
 void flatten_node(key_path& path, const toml::node& n, bool inside_array, document& doc) {
     if (const toml::table* t = n.as_table()) {
@@ -101,6 +117,10 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
                        source_position{std::string(source_name), begin.line, begin.column}};
     }
     document doc;
+    std::size_t count = 0;
+    for (const auto& [k, e] : root)
+        count += count_leaves(e);
+    doc.leaves.reserve(count);  // the layer keeps this vector: no growth, no spare room
     key_path path;
     for (const auto& [k, e] : root) {
         path.push_key(k.str());
