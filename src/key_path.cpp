@@ -196,21 +196,32 @@ result<key_path> key_path::parse(std::string_view text) {
 
 namespace {
 
+using offset = std::uint32_t;
+
+/// The extent of a segment's token in a path's text.
 struct token {
-    std::uint32_t begin;
-    std::uint32_t end;
+    offset begin;
+    offset end;
 };
 
-token token_at(const std::string& meta, std::size_t i) noexcept {
-    token t;
-    std::memcpy(&t, meta.data() + i * sizeof(token), sizeof(token));
-    return t;
+offset end_at(const std::string& meta, std::size_t i) noexcept {
+    offset end;
+    std::memcpy(&end, meta.data() + i * sizeof(offset), sizeof end);
+    return end;
+}
+
+// A token begins where the one before it ends, past a `.` before a key.
+token token_at(const std::string& text, const std::string& meta, std::size_t i) noexcept {
+    const offset end = end_at(meta, i);
+    if (i == 0) return {0, end};
+    const offset previous = end_at(meta, i - 1);
+    return {text[previous] == '.' ? previous + 1 : previous, end};
 }
 
 }  // namespace
 
 key_path::segment key_path::operator[](std::size_t i) const noexcept {
-    const token t = token_at(meta_, i);
+    const token t = token_at(text_, meta_, i);
     const char first = text_[t.begin];
     if (first == '[') {
         std::size_t index = 0;
@@ -222,8 +233,8 @@ key_path::segment key_path::operator[](std::size_t i) const noexcept {
     // A quoted key: its unquoted name is the n-th of the names after the records.
     std::size_t n = 0;
     for (std::size_t j = 0; j < i; ++j)
-        n += text_[token_at(meta_, j).begin] == '"' ? 1 : 0;
-    std::size_t at = size_ * sizeof(token);
+        n += text_[token_at(text_, meta_, j).begin] == '"' ? 1 : 0;
+    std::size_t at = size_ * sizeof(offset);
     for (;; --n) {
         std::uint32_t length;
         std::memcpy(&length, meta_.data() + at, sizeof length);
@@ -239,8 +250,8 @@ std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept 
     const std::string_view bt(b.text_);
     for (std::size_t i = 0; i < n; ++i) {
         // Equal tokens are equal segments (the text is canonical): skip them unparsed.
-        const token ta = token_at(a.meta_, i);
-        const token tb = token_at(b.meta_, i);
+        const token ta = token_at(a.text_, a.meta_, i);
+        const token tb = token_at(b.text_, b.meta_, i);
         if (at.substr(ta.begin, ta.end - ta.begin) == bt.substr(tb.begin, tb.end - tb.begin))
             continue;
         return a[i] <=> b[i];
@@ -248,9 +259,9 @@ std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept 
     return a.size() <=> b.size();
 }
 
-void key_path::add_segment(std::size_t begin, std::string_view quoted_name, bool quoted) {
-    const token t{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(text_.size())};
-    meta_.insert(size_ * sizeof(token), reinterpret_cast<const char*>(&t), sizeof t);
+void key_path::add_segment(std::string_view quoted_name, bool quoted) {
+    const auto end = static_cast<offset>(text_.size());
+    meta_.insert(size_ * sizeof(offset), reinterpret_cast<const char*>(&end), sizeof end);
     ++size_;
     if (!quoted) return;
     const auto length = static_cast<std::uint32_t>(quoted_name.size());
@@ -260,31 +271,29 @@ void key_path::add_segment(std::size_t begin, std::string_view quoted_name, bool
 
 key_path& key_path::push_key(std::string_view name) {
     if (!text_.empty()) text_ += '.';
-    const std::size_t begin = text_.size();
     const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), is_bare_char);
     if (bare)
         text_ += name;
     else
         detail::append_quoted(text_, name);
-    add_segment(begin, name, !bare);
+    add_segment(name, !bare);
     return *this;
 }
 
 key_path& key_path::push_index(std::size_t index) {
-    const std::size_t begin = text_.size();
     text_ += '[';
     text_ += std::to_string(index);
     text_ += ']';
-    add_segment(begin, {}, false);
+    add_segment({}, false);
     return *this;
 }
 
 void key_path::pop_back() noexcept {
     --size_;
-    const token t = token_at(meta_, size_);
+    const token t = token_at(text_, meta_, size_);
     if (text_[t.begin] == '"') {
         // Its name is the last one after the records.
-        std::size_t at = (size_ + 1) * sizeof(token);
+        std::size_t at = (size_ + 1) * sizeof(offset);
         std::size_t last = at;
         while (at < meta_.size()) {
             last = at;
@@ -294,7 +303,7 @@ void key_path::pop_back() noexcept {
         }
         meta_.resize(last);
     }
-    meta_.erase(size_ * sizeof(token), sizeof(token));
+    meta_.erase(size_ * sizeof(offset), sizeof(offset));
     text_.resize(t.begin == 0 ? 0 : t.begin - (text_[t.begin] == '[' ? 0 : 1));
 }
 

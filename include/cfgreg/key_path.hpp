@@ -138,11 +138,11 @@ class key_path {
 
   private:
     // Compact on purpose: a registry keeps one path per leaf. `text_` is the
-    // canonical text; `meta_` holds `size_` records of two 32-bit offsets (the
-    // extent of each segment's token in `text_`: a bare key, a quoted key or
-    // `[digits]`), then, for each quoted key in order, a 32-bit length and the
-    // unquoted name.
-    void add_segment(std::size_t begin, std::string_view quoted_name, bool quoted);
+    // canonical text; `meta_` holds `size_` 32-bit offsets in `text_`, where each
+    // segment's token (a bare key, a quoted key or `[digits]`) ends, then, for
+    // each quoted key in order, a 32-bit length and the unquoted name. Up to
+    // three segments, `meta_` fits in the string's own buffer.
+    void add_segment(std::string_view quoted_name, bool quoted);
 
     std::string text_;
     std::string meta_;
