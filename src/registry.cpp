@@ -3,6 +3,7 @@
 #include "registry_impl.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <fstream>
 #include <set>
@@ -291,6 +292,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     std::vector<std::size_t> stores;
     const auto& olds = before->entries;
     const auto& news = next->entries;
+    stores.reserve(news.size());
+    cs.changes.reserve(std::max(olds.size(), news.size()));
     for (std::size_t o = 0, n = 0; o < olds.size() || n < news.size();) {
         if (n == news.size() || (o < olds.size() && olds[o]->path < news[n]->path)) {
             cs.changes.push_back({change_kind::removed, olds[o++], nullptr});
@@ -514,7 +517,12 @@ layer_content file_content(detail::document doc, const std::string& name) {
     list.entries = std::move(doc.leaves);
     for (snapshot_entry& leaf : list.entries)
         leaf.where.source = source;
-    content.leaves = make_list(std::move(list));
+    // toml++ walks tables by key, byte-wise, and arrays by index: key path order,
+    // so the leaves arrive sorted and unique, and need no check in a release build.
+    assert(std::adjacent_find(list.entries.begin(), list.entries.end(), [](auto& a, auto& b) {
+               return !(a.path < b.path);
+           }) == list.entries.end());
+    content.leaves = std::make_shared<const leaf_list>(std::move(list));
     content.roots = std::move(doc.roots);
     std::sort(content.roots.begin(), content.roots.end());
     content.roots.erase(std::unique(content.roots.begin(), content.roots.end()),
