@@ -21,10 +21,13 @@ local_time to_time(const toml::time& t) {
     return local_time{t.hour, t.minute, t.second, t.nanosecond};
 }
 
-/// The leaf `path` = `v` at the line and column where `n` begins.
-leaf leaf_at(const key_path& path, value v, const toml::node& n) {
+/// Appends the leaf `path` = `v` at the line and column where `n` begins.
+void add_leaf(document& doc, const key_path& path, value v, const toml::node& n) {
     const auto& begin = n.source().begin;
-    return leaf{path, std::move(v), layer::file, source_view{{}, begin.line, begin.column}};
+    leaf& added = doc.leaves.emplace_back();  // built in place: no move of a whole leaf
+    added.path = path;
+    added.val = std::move(v);
+    added.where = source_view{{}, begin.line, begin.column};
 }
 
 value to_value(const toml::node& n) {
@@ -84,7 +87,7 @@ std::size_t count_leaves(const toml::node& n) {
 // `path` is the node's path; it is restored before returning.
 void flatten_node(key_path& path, const toml::node& n, bool inside_array, document& doc) {
     if (const toml::table* t = n.as_table()) {
-        if (t->empty()) doc.leaves.push_back(leaf_at(path, value(), n));
+        if (t->empty()) add_leaf(doc, path, value(), n);
         for (const auto& [k, e] : *t) {
             path.push_key(k.str());
             flatten_node(path, e, inside_array, doc);
@@ -93,7 +96,7 @@ void flatten_node(key_path& path, const toml::node& n, bool inside_array, docume
         return;
     }
     if (const toml::array* a = n.as_array()) {
-        if (a->empty()) doc.leaves.push_back(leaf_at(path, value(array{}), n));
+        if (a->empty()) add_leaf(doc, path, value(array{}), n);
         if (!inside_array && !a->empty()) doc.roots.push_back(path);
         for (std::size_t i = 0; i < a->size(); ++i) {
             path.push_index(i);
@@ -102,7 +105,7 @@ void flatten_node(key_path& path, const toml::node& n, bool inside_array, docume
         }
         return;
     }
-    doc.leaves.push_back(leaf_at(path, to_value(n), n));
+    add_leaf(doc, path, to_value(n), n);
 }
 
 }  // namespace
