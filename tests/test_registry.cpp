@@ -409,3 +409,35 @@ TEST_CASE("registry: concurrent readers never see a torn or foreign value", "[re
         t.join();
     CHECK(bad.load() == 0);
 }
+
+// The map of leaves points into the layers' lists: a reload that changes no value
+// (only lines move) must still repoint it before the old list can be freed.
+TEST_CASE("registry: reloads that change no value keep get() reading live leaves", "[registry]") {
+    registry reg;
+    const std::string long_text(40, 'x');  // outside the small-string buffer
+    const std::string first = "[s]\na = 7\nt = \"" + long_text + "\"\n";
+    const std::string moved = "\n\n[s]\n\na = 7\n\nt = \"" + long_text + "\"\n";
+    reg.load_string(first, "f.toml").value();
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {
+        readers.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+                if (reg.get_or<int>("s.a", -1) != 7 ||
+                    reg.get_or<std::string>("s.t", "") != long_text)
+                    bad.fetch_add(1);
+            }
+        });
+    }
+    const std::uint64_t generation = reg.generation();
+    for (int i = 0; i < 300; ++i)
+        reg.load_string(i % 2 == 0 ? moved : first, "f.toml").value();
+    stop = true;
+    for (auto& t : readers)
+        t.join();
+    CHECK(bad.load() == 0);
+    CHECK(reg.generation() == generation);
+    CHECK(reg.describe("s.a").effective->where.line == 2);  // from `first`, loaded last
+}
