@@ -87,11 +87,13 @@ namespace cfgreg {
 //     state of every commit that shows one of its leaves holds the list (a
 //     leaf marked secret is shown through a copy the state owns; `leaves` still
 //     points into the list). So a pointer in `leaves` stays valid while
-//     `current`'s state does. A commit stores a new pointer for every key whose
-//     leaf object changes, even with an equal value, before it publishes; it
-//     retires the old `published_state` (the last hold of the old lists but for
-//     change sets and snapshots) only after those stores, so a reader pinned
-//     when it loaded an old pointer unpins before that list can be freed.
+//     `current`'s state does. A leaf is complete before its pointer is stored
+//     (the map's store releases it; `visit` acquires). A commit stores a new
+//     pointer for every key whose leaf object changes, even with an equal value,
+//     before it publishes; it retires the old `published_state` (the last hold
+//     of the old lists but for change sets and snapshots) only after those
+//     stores, so a reader pinned when it loaded an old pointer unpins before
+//     that list can be freed.
 struct registry::impl {
     impl();
     ~impl();

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "cfgreg/key_path.hpp"
@@ -95,4 +97,14 @@ TEST_CASE("key_path: pop_back undoes each push, quoted keys included", "[key_pat
     }
     CHECK(key_path("a.\"x.y\".b")[1].name() == "x.y");
     CHECK_FALSE(key_path("\"a.b\".c").starts_with(key_path("a")));
+}
+
+TEST_CASE("key_path: segments form a forward range of values", "[key_path]") {
+    static_assert(std::forward_iterator<key_path::segment_range::iterator>);
+    const key_path p("a[1].\"b c\"");
+    std::vector<std::string> names;
+    for (const key_path::segment s : p.segments())
+        names.push_back(s.is_index() ? std::to_string(s.index()) : std::string(s.name()));
+    CHECK(names == std::vector<std::string>{"a", "1", "b c"});
+    CHECK(p.segments().size() == 3);
 }

@@ -55,12 +55,13 @@ class key_path {
         bool is_index_;
     };
 
-    /// The segments of a path, in order, as a random-access range of `segment` values.
+    /// The segments of a path, in order, as a forward range of `segment` values.
     class segment_range {
       public:
         class iterator {
           public:
-            using iterator_category = std::random_access_iterator_tag;
+            using iterator_category = std::input_iterator_tag;  // yields values
+            using iterator_concept = std::forward_iterator_tag;
             using value_type = segment;
             using difference_type = std::ptrdiff_t;
             using pointer = void;

@@ -40,7 +40,9 @@ struct snapshot_entry {
     key_path path;
     value val;
     cfgreg::layer from = layer::defaults;
-    source_view where;    ///< file and line for files; layer or variable name otherwise
+    /// File, line and column for files; layer or variable name otherwise. The text it
+    /// views lives as long as the snapshot (convert to `source_position` to keep it).
+    source_view where;
     bool secret = false;  ///< marked secret; `dump` and `describe` never print `val`
 };
 
