@@ -204,24 +204,31 @@ struct token {
     offset end;
 };
 
-offset end_at(const std::string& meta, std::size_t i) noexcept {
+// Offsets take `width` bytes each: 2 while the text fits 16 bits, else 4.
+offset end_at(const std::string& meta, unsigned width, std::size_t i) noexcept {
+    if (width == sizeof(std::uint16_t)) {
+        std::uint16_t end;
+        std::memcpy(&end, meta.data() + i * width, sizeof end);
+        return end;
+    }
     offset end;
-    std::memcpy(&end, meta.data() + i * sizeof(offset), sizeof end);
+    std::memcpy(&end, meta.data() + i * width, sizeof end);
     return end;
 }
 
 // A token begins where the one before it ends, past a `.` before a key.
-token token_at(const std::string& text, const std::string& meta, std::size_t i) noexcept {
-    const offset end = end_at(meta, i);
+token token_at(const std::string& text, const std::string& meta, unsigned width,
+               std::size_t i) noexcept {
+    const offset end = end_at(meta, width, i);
     if (i == 0) return {0, end};
-    const offset previous = end_at(meta, i - 1);
+    const offset previous = end_at(meta, width, i - 1);
     return {text[previous] == '.' ? previous + 1 : previous, end};
 }
 
 }  // namespace
 
 key_path::segment key_path::operator[](std::size_t i) const noexcept {
-    const token t = token_at(text_, meta_, i);
+    const token t = token_at(text_, meta_, width_, i);
     const char first = text_[t.begin];
     if (first == '[') {
         std::size_t index = 0;
@@ -233,8 +240,8 @@ key_path::segment key_path::operator[](std::size_t i) const noexcept {
     // A quoted key: its unquoted name is the n-th of the names after the records.
     std::size_t n = 0;
     for (std::size_t j = 0; j < i; ++j)
-        n += text_[token_at(text_, meta_, j).begin] == '"' ? 1 : 0;
-    std::size_t at = size_ * sizeof(offset);
+        n += text_[token_at(text_, meta_, width_, j).begin] == '"' ? 1 : 0;
+    std::size_t at = size_ * width_;
     for (;; --n) {
         std::uint32_t length;
         std::memcpy(&length, meta_.data() + at, sizeof length);
@@ -250,8 +257,8 @@ std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept 
     const std::string_view bt(b.text_);
     for (std::size_t i = 0; i < n; ++i) {
         // Equal tokens are equal segments (the text is canonical): skip them unparsed.
-        const token ta = token_at(a.text_, a.meta_, i);
-        const token tb = token_at(b.text_, b.meta_, i);
+        const token ta = token_at(a.text_, a.meta_, a.width_, i);
+        const token tb = token_at(b.text_, b.meta_, b.width_, i);
         if (at.substr(ta.begin, ta.end - ta.begin) == bt.substr(tb.begin, tb.end - tb.begin))
             continue;
         return a[i] <=> b[i];
@@ -260,13 +267,30 @@ std::strong_ordering operator<=>(const key_path& a, const key_path& b) noexcept 
 }
 
 void key_path::add_segment(std::string_view quoted_name, bool quoted) {
+    if (width_ == sizeof(std::uint16_t) && text_.size() > UINT16_MAX) widen();
     const auto end = static_cast<offset>(text_.size());
-    meta_.insert(size_ * sizeof(offset), reinterpret_cast<const char*>(&end), sizeof end);
+    const auto narrow = static_cast<std::uint16_t>(end);
+    meta_.insert(size_ * width_,
+                 width_ == sizeof narrow ? reinterpret_cast<const char*>(&narrow)
+                                         : reinterpret_cast<const char*>(&end),
+                 width_);
     ++size_;
     if (!quoted) return;
     const auto length = static_cast<std::uint32_t>(quoted_name.size());
     meta_.append(reinterpret_cast<const char*>(&length), sizeof length);
     meta_.append(quoted_name);
+}
+
+void key_path::widen() {
+    std::string wide;
+    wide.reserve(meta_.size() + size_ * (sizeof(offset) - width_));
+    for (std::size_t i = 0; i < size_; ++i) {
+        const offset end = end_at(meta_, width_, i);
+        wide.append(reinterpret_cast<const char*>(&end), sizeof end);
+    }
+    wide.append(meta_, size_ * width_);  // the quoted names
+    meta_ = std::move(wide);
+    width_ = sizeof(offset);
 }
 
 key_path& key_path::push_key(std::string_view name) {
@@ -290,10 +314,10 @@ key_path& key_path::push_index(std::size_t index) {
 
 void key_path::pop_back() noexcept {
     --size_;
-    const token t = token_at(text_, meta_, size_);
+    const token t = token_at(text_, meta_, width_, size_);
     if (text_[t.begin] == '"') {
         // Its name is the last one after the records.
-        std::size_t at = (size_ + 1) * sizeof(offset);
+        std::size_t at = (size_ + 1) * width_;
         std::size_t last = at;
         while (at < meta_.size()) {
             last = at;
@@ -303,7 +327,7 @@ void key_path::pop_back() noexcept {
         }
         meta_.resize(last);
     }
-    meta_.erase(size_ * sizeof(offset), sizeof(offset));
+    meta_.erase(size_ * width_, width_);
     text_.resize(t.begin == 0 ? 0 : t.begin - (text_[t.begin] == '[' ? 0 : 1));
 }
 

@@ -108,3 +108,20 @@ TEST_CASE("key_path: segments form a forward range of values", "[key_path]") {
     CHECK(names == std::vector<std::string>{"a", "1", "b c"});
     CHECK(p.segments().size() == 3);
 }
+
+TEST_CASE("key_path: a text longer than 64 KiB keeps every segment", "[key_path]") {
+    const std::string long_name(70000, 'k');
+    key_path p("a.\"b c\"");
+    p.push_key(long_name).push_index(3).push_key("d e");
+    REQUIRE(p.size() == 5);
+    CHECK(p[1].name() == "b c");
+    CHECK(p[2].name() == long_name);
+    CHECK(p[3].index() == 3);
+    CHECK(p[4].name() == "d e");
+    CHECK(p == key_path(p.str()));
+    CHECK(p.starts_with(key_path("a.\"b c\"")));
+    p.pop_back();
+    p.pop_back();
+    CHECK(p.back().name() == long_name);
+    CHECK(p.str() == "a.\"b c\"." + long_name);
+}

@@ -139,15 +139,18 @@ class key_path {
 
   private:
     // Compact on purpose: a registry keeps one path per leaf. `text_` is the
-    // canonical text; `meta_` holds `size_` 32-bit offsets in `text_`, where each
-    // segment's token (a bare key, a quoted key or `[digits]`) ends, then, for
-    // each quoted key in order, a 32-bit length and the unquoted name. Up to
-    // three segments, `meta_` fits in the string's own buffer.
+    // canonical text; `meta_` holds `size_` offsets in `text_`, where each
+    // segment's token (a bare key, a quoted key or `[digits]`) ends, `width_`
+    // bytes each (2 until the text outgrows 16 bits, then 4), then, for each
+    // quoted key in order, a 32-bit length and the unquoted name. Up to seven
+    // segments, `meta_` fits in the string's own buffer.
     void add_segment(std::string_view quoted_name, bool quoted);
+    void widen();
 
     std::string text_;
     std::string meta_;
     std::uint32_t size_ = 0;
+    std::uint8_t width_ = 2;
 };
 
 /// `name` as one key segment: bare when TOML allows it, else a quoted basic string.
