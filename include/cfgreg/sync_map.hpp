@@ -13,6 +13,8 @@
 // thread uses it is undefined, as for any object.
 //
 // Values are immutable once stored: `store` replaces a value, it never edits it.
+// A trivially copyable value of up to 8 bytes is kept in its entry's atomic word,
+// so storing it allocates nothing and retires nothing.
 // `load` returns a copy. `visit` lends a `const T&` that is valid only until the
 // callback returns; keep no pointer or reference to it (see `visit` for the rules).
 // Destructors of `T` run on writing threads (inside `store`, `erase`, ... of this or
@@ -50,6 +52,17 @@
 #include <vector>
 
 #include "cfgreg/detail/epoch.hpp"
+
+// Values of up to 8 bytes are kept in place in their entry where node addresses
+// fit in 56 bits (see sync_map's `word`). TBI/MTE pointer tags (Android) use the
+// top byte, so those builds keep every value in a node.
+#if !defined(CFGREG_INLINE_WORDS)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(__ANDROID__)
+#define CFGREG_INLINE_WORDS 1
+#else
+#define CFGREG_INLINE_WORDS 0
+#endif
+#endif
 
 namespace cfgreg {
 namespace detail {
@@ -264,14 +277,32 @@ class sync_map {
         explicit node(A&&... a) : value(std::forward<A>(a)...) {}
     };
 
+    // What an entry's `p` holds: the address of a node, null (deleted) or
+    // expunged(), as in Go. For small trivially copyable values (inline_values)
+    // `p` holds the value's own bytes instead, so that a store is one atomic
+    // exchange in place, with no allocation, no retire and no second cache line for
+    // readers (folly::settings keeps small PODs the same way). There, a word whose
+    // top byte is `node_tag` holds a node address in its low 56 bits (user-space
+    // addresses of x86-64 and AArch64 fit), null or expunged(); the rare value
+    // whose own top byte equals `node_tag` is stored in a node like any other.
+    using word = std::uintptr_t;
+    static constexpr bool inline_values =
+        std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(word) && sizeof(word) == 8 &&
+        std::atomic<word>::is_always_lock_free && (CFGREG_INLINE_WORDS != 0);
+    static constexpr int tag_shift = 56;
+    static constexpr word node_tag = inline_values ? word{0x7E} << tag_shift : 0;
+    static constexpr word tag_mask = inline_values ? word{0xFF} << tag_shift : 0;
+
     // One key. Shared by the read table, the overlay and the dirty list (Go's
     // *entry). The key's first value lives inside the entry (`first`), so that a key
     // stored once is read from the entry's own cache lines; later values are
-    // separate nodes. `first` is destroyed by the entry's deleter while `p` still
-    // points to it, else by a deleter retired when `p` left it; `parts` counts those
-    // two owners of the entry's memory.
-    struct entry {
-        std::atomic<node*> p;
+    // separate nodes, or words in `p` (inline_values). `first` is destroyed by the
+    // entry's deleter while `p` still points to it, else by a deleter retired when
+    // `p` left it; `parts` counts those two owners of the entry's memory. Entries
+    // start on a cache line, so that a small entry (key, hash and inline value)
+    // takes one line and a reader one miss.
+    struct alignas(64) entry {
+        std::atomic<word> p;
         const std::size_t hash;
         std::atomic<unsigned> parts{1};
         const Key key;
@@ -279,9 +310,15 @@ class sync_map {
             node first;
         };
         template <class V>
-        entry(std::size_t h, const Key& k, V&& v)
-            : p(nullptr), hash(h), key(k), first(std::forward<V>(v)) {
-            p.store(&first, std::memory_order_relaxed);  // published with the entry
+        entry(std::size_t h, const Key& k, V&& v) : p(null_word), hash(h), key(k) {
+            if constexpr (inline_values) {
+                if (const auto w = inline_word(v)) {
+                    p.store(*w, std::memory_order_relaxed);  // published with the entry
+                    return;
+                }
+            }
+            ::new (static_cast<void*>(&first)) node(std::forward<V>(v));
+            p.store(of_node(&first), std::memory_order_relaxed);  // published with the entry
         }
         ~entry() {}  // `first` has its own lifetime (see above)
     };
@@ -347,7 +384,61 @@ class sync_map {
     }
 
     static node* expunged() noexcept { return reinterpret_cast<node*>(&detail::expunged_tag); }
-    static bool holds_value(const node* p) noexcept { return p != nullptr && p != expunged(); }
+
+    // Words of `entry::p` (see `word`).
+    static constexpr word null_word = node_tag;
+    static word of_node(const node* n) noexcept { return node_tag | reinterpret_cast<word>(n); }
+    static word expunged_word() noexcept { return of_node(expunged()); }
+    static bool holds_value(word w) noexcept { return w != null_word && w != expunged_word(); }
+    // True for a word holding a value's bytes; false for a node, null or expunged().
+    static bool is_inline(word w) noexcept {
+        if constexpr (inline_values) {
+            return (w & tag_mask) != node_tag;
+        } else {
+            return false;
+        }
+    }
+    static node* node_of(word w) noexcept { return reinterpret_cast<node*>(w & ~tag_mask); }
+    // The word holding `v` in place, or nothing when `v` needs a node.
+    static std::optional<word> inline_word(const T& v) noexcept {
+        if constexpr (inline_values) {
+            word w = 0;
+            std::memcpy(&w, &v, sizeof(T));
+            if ((w & tag_mask) != node_tag) return w;
+        }
+        return std::nullopt;
+    }
+    static T inline_value(word w) noexcept {
+        struct bytes {
+            unsigned char b[sizeof(T)];
+        } raw;
+        std::memcpy(raw.b, &w, sizeof(T));
+        return std::bit_cast<T>(raw);
+    }
+    // Calls f(const T&) with the value of a word that holds one.
+    template <class F>
+    static decltype(auto) with_value(word w, F&& f) {
+        if constexpr (inline_values) {
+            if (is_inline(w)) {
+                const T v = inline_value(w);
+                return std::forward<F>(f)(v);
+            }
+        }
+        return std::forward<F>(f)(std::as_const(node_of(w)->value));
+    }
+    static T value_of(word w) {
+        return with_value(w, [](const T& v) { return v; });
+    }
+    // A value on its way into an entry: its word, and the node behind it if it needs one.
+    struct staged_value {
+        word w = 0;
+        node* n = nullptr;
+    };
+    static staged_value stage(T&& v) {
+        if (const auto w = inline_word(v)) return {*w, nullptr};
+        node* n = new node(std::move(v));
+        return {of_node(n), n};
+    }
 
     // Text keys with the default hasher use detail::text_hash for keys and views alike.
     static constexpr bool text_keys =
@@ -400,8 +491,9 @@ class sync_map {
             detail::epoch::retire(r.p, r.deleter, r.bytes);
     }
     // Called while pinned, right after `old` was unlinked from `e`.
-    static replaced unlinked(entry* e, node* old) noexcept {
-        if (!holds_value(old)) return {};
+    static replaced unlinked(entry* e, word w) noexcept {
+        if (!holds_value(w) || is_inline(w)) return {};  // no node to retire
+        node* const old = node_of(w);
         if constexpr (!std::is_trivially_destructible_v<T>) {
             // Relaxed: the entry's deleter runs only after this thread unpins (release).
             if (old == &e->first) e->parts.fetch_add(1, std::memory_order_relaxed);
@@ -435,11 +527,11 @@ class sync_map {
     }
     static void delete_entry(void* p) noexcept {
         entry* e = static_cast<entry*>(p);
-        node* n = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
-        if (n == &e->first) {
+        const word w = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
+        if (w == of_node(&e->first)) {
             e->first.~node();
         } else {
-            if (holds_value(n)) delete n;
+            if (holds_value(w) && !is_inline(w)) delete node_of(w);
             if constexpr (std::is_trivially_destructible_v<T>) e->first.~node();
         }
         release_part(e);
@@ -455,9 +547,12 @@ class sync_map {
     //  2. An entry is in at most one of the read table and the overlay of any one
     //     header, and a key has at most one entry in a header: lookups and
     //     `range` see each key once.
-    //  3. Entry states: p == null: deleted; p == expunged(): deleted, not in dirty_
-    //     (so dirty_valid_ holds); else live. Expunged entries leave that state only
-    //     under mu_, and are added to dirty_ before mu_ is released (unexpunge).
+    //  3. Entry states: p == null_word: deleted; p == expunged_word(): deleted, not
+    //     in dirty_ (so dirty_valid_ holds); else live, holding a node or (only when
+    //     inline_values) the value's own bytes. Every state change is one atomic
+    //     read-modify-write of `p`, so a reader's one acquire load sees one state
+    //     and its value together. Expunged entries leave that state only under
+    //     mu_, and are added to dirty_ before mu_ is released (unexpunge).
     //  4. When dirty_valid_, dirty_ lists every non-expunged entry of the read
     //     table plus every entry of the overlay: promotion builds the next read
     //     table from dirty_ alone.
@@ -467,8 +562,8 @@ class sync_map {
     //     outgrows half the read table.
     //  6. Reclamation: a replaced header, slot array or overlay, an expunged entry
     //     dropped by promotion, every entry dropped by `clear`, and every replaced
-    //     value are retired to the epoch domain after mu_ is released; readers reach
-    //     them only under an epoch guard.
+    //     node are retired to the epoch domain after mu_ is released; readers reach
+    //     them only under an epoch guard. A word replaced in place owns nothing.
     alignas(64) std::atomic<const header*> read_;
     alignas(64) mutable std::mutex mu_;
     const group* owned_groups_ = nullptr;  // groups of the current header; guarded by mu_
@@ -548,9 +643,9 @@ std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);
     if (e == nullptr) return std::nullopt;
     // Acquire pairs with the release half of every exchange/CAS that stored a node.
-    const node* p = e->p.load(std::memory_order_acquire);
-    if (!holds_value(p)) return std::nullopt;
-    return p->value;
+    const word w = e->p.load(std::memory_order_acquire);
+    if (!holds_value(w)) return std::nullopt;
+    return value_of(w);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -560,9 +655,9 @@ bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key, F&& f) const {
     detail::epoch::guard pin;
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
     if (e == nullptr) return false;
-    const node* p = e->p.load(std::memory_order_acquire);  // as in load()
-    if (!holds_value(p)) return false;
-    std::forward<F>(f)(p->value);
+    const word w = e->p.load(std::memory_order_acquire);  // as in load()
+    if (!holds_value(w)) return false;
+    with_value(w, std::forward<F>(f));
     return true;
 }
 
@@ -570,14 +665,16 @@ template <class Key, class T, class Hash, class KeyEqual>
 template <class F>
 void sync_map<Key, T, Hash, KeyEqual>::range(F&& f) const {
     auto call = [&](const entry* e) {
-        const node* p = e->p.load(std::memory_order_acquire);  // as in load()
-        if (!holds_value(p)) return true;
-        if constexpr (std::is_void_v<std::invoke_result_t<F&, const Key&, const T&>>) {
-            f(e->key, p->value);
-            return true;
-        } else {
-            return static_cast<bool>(f(e->key, p->value));
-        }
+        const word w = e->p.load(std::memory_order_acquire);  // as in load()
+        if (!holds_value(w)) return true;
+        return with_value(w, [&](const T& v) {
+            if constexpr (std::is_void_v<std::invoke_result_t<F&, const Key&, const T&>>) {
+                f(e->key, v);
+                return true;
+            } else {
+                return static_cast<bool>(f(e->key, v));
+            }
+        });
     };
     detail::epoch::guard pin;
     const header* h = read_.load(std::memory_order_acquire);  // as in load()
@@ -606,7 +703,8 @@ template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                                                std::optional<T>* previous) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;       // `value`'s word once staged; next.n is freed unless published
+    bool is_staged = false;  // `value` is in `next` (moved into next.n, or copied into next.w)
     replaced r;
     bool done = false;
     bool in_overlay = false;
@@ -616,14 +714,20 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         if (entry* e = find(h, hash, key)) {
             // Go's trySwap: fails only on an expunged entry, which needs mu_ to revive.
             // Relaxed: only the CAS's expected value; the CAS below re-reads it.
-            node* p = e->p.load(std::memory_order_relaxed);
-            while (p != expunged()) {
-                if (n == nullptr) n = new node(std::move(value));
-                // acq_rel: release publishes *n; acquire makes *p readable for `previous`.
-                if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+            word w = e->p.load(std::memory_order_relaxed);
+            while (w != expunged_word()) {
+                if (!is_staged) {
+                    next = stage(std::move(value));
+                    is_staged = true;
+                }
+                // acq_rel: release publishes the new node, or orders this store before
+                // every load that reads the word; acquire makes the old node readable
+                // for `previous`. Pairs with the acquire loads of load(), visit(), ...
+                if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
-                    if (holds_value(p) && previous != nullptr) *previous = p->value;
-                    r = unlinked(e, p);
+                    next.n = nullptr;  // published
+                    if (holds_value(w) && previous != nullptr) *previous = value_of(w);
+                    r = unlinked(e, w);
                     done = true;
                     in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                     break;
@@ -643,16 +747,18 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         detail::epoch::guard pin;  // nodes read here may be replaced by lock-free writers
         if (entry* e = find(current_locked(), hash, key)) {
             unexpunge_locked(e);
-            if (n == nullptr) n = new node(std::move(value));
-            node* old = e->p.exchange(n, std::memory_order_acq_rel);  // as in the fast path
-            if (holds_value(old) && previous != nullptr) *previous = old->value;
+            if (!is_staged) next = stage(std::move(value));
+            const word old = e->p.exchange(next.w, std::memory_order_acq_rel);  // as above
+            next.n = nullptr;                                                   // published
+            if (holds_value(old) && previous != nullptr) *previous = value_of(old);
             r = unlinked(e, old);
-            n = nullptr;
         } else {
-            add_locked(key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
+            // An inline-staged `value` was copied, not moved: it is still whole.
+            add_locked(key, hash, next.n != nullptr ? std::move(next.n->value) : std::move(value),
+                       trash);
         }
     }
-    delete n;  // its value moved into a new entry; the node itself was never published
+    delete next.n;  // its value moved into a new entry; the node itself was never published
     retire_all(trash);
     retire_unlinked(r);
 }
@@ -673,10 +779,10 @@ auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t ha
 
 template <class Key, class T, class Hash, class KeyEqual>
 bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
-    node* p = expunged();
+    word w = expunged_word();
     // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
-    // Relaxed: no value is published; the node stored next is published by acq_rel.
-    if (!e->p.compare_exchange_strong(p, nullptr, std::memory_order_relaxed)) return false;
+    // Relaxed: no value is published; the word stored next is published by acq_rel.
+    if (!e->p.compare_exchange_strong(w, null_word, std::memory_order_relaxed)) return false;
     dirty_.push_back(e);
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
     return true;
@@ -690,11 +796,11 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
     for_each_in_table(h, [&](entry* e) {
         // Go's tryExpungeLocked: a deleted entry becomes expunged and stays out of dirty_.
         // Relaxed: only null and expunged() are written here, no value to publish.
-        node* p = e->p.load(std::memory_order_relaxed);
-        while (p == nullptr &&
-               !e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) {
+        word w = e->p.load(std::memory_order_relaxed);
+        while (w == null_word &&
+               !e->p.compare_exchange_weak(w, expunged_word(), std::memory_order_relaxed)) {
         }
-        if (p != nullptr && p != expunged()) dirty_.push_back(e);
+        if (holds_value(w)) dirty_.push_back(e);
         return true;
     });
     dirty_valid_ = true;
@@ -772,7 +878,7 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
 
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
-        if (e->p.load(std::memory_order_relaxed) == expunged()) {
+        if (e->p.load(std::memory_order_relaxed) == expunged_word()) {
             trash.push_back({e, &delete_entry, sizeof(entry)});
         }
         return true;
@@ -803,22 +909,27 @@ void sync_map<Key, T, Hash, KeyEqual>::promote() {
 template <class Key, class T, class Hash, class KeyEqual>
 std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& key, T value) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;  // as in swap_in()
+    bool is_staged = false;
     // Go's tryLoadOrStore on entry `e`: returns true when it settled the call, filling `out`.
     auto try_entry = [&](entry* e, std::optional<std::pair<T, bool>>& out) {
-        node* p = e->p.load(std::memory_order_acquire);  // as in load()
+        word w = e->p.load(std::memory_order_acquire);  // as in load()
         for (;;) {
-            if (p == expunged()) return false;
-            if (p != nullptr) {
-                out.emplace(p->value, true);
+            if (w == expunged_word()) return false;
+            if (w != null_word) {
+                out.emplace(value_of(w), true);
                 return true;
             }
-            if (n == nullptr) n = new node(std::move(value));
-            // Release publishes *n; on failure, acquire makes the winner's node readable.
-            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+            if (!is_staged) {
+                next = stage(std::move(value));
+                is_staged = true;
+            }
+            // Release publishes the new word (and node); on failure, acquire makes the
+            // winner's node readable. Pairs with load()'s acquire, and with this CAS.
+            if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                out.emplace(n->value, false);
-                n = nullptr;
+                out.emplace(value_of(next.w), false);
+                next.n = nullptr;
                 return true;
             }
         }
@@ -846,13 +957,15 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
                 try_entry(e, out);  // cannot meet expunged() any more: mu_ is held
             } else {
                 entry* added = add_locked(
-                    key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
-                out.emplace(added->first.value, false);
+                    key, hash, next.n != nullptr ? std::move(next.n->value) : std::move(value),
+                    trash);
+                // Relaxed: this thread stored the word, under the pin and mu_.
+                out.emplace(value_of(added->p.load(std::memory_order_relaxed)), false);
             }
         }
         retire_all(trash);
     }
-    delete n;  // never published (its value may have moved into a new entry)
+    delete next.n;  // never published (its value may have moved into a new entry)
     if (in_overlay) note_overlay_hit();
     return std::move(*out);
 }
@@ -868,13 +981,14 @@ void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* pr
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         entry* e = find(h, hash, key);
         if (e == nullptr) return;  // absent from the read table and the overlay: nothing to do
-        node* p = e->p.load(std::memory_order_relaxed);  // as in swap_in(): the CAS re-reads
-        while (holds_value(p)) {
-            // acq_rel: acquire makes *p readable for `previous`; release orders the delete.
-            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_relaxed);  // as in swap_in(): the CAS re-reads
+        while (holds_value(w)) {
+            // acq_rel: acquire makes the old node readable for `previous`; release
+            // orders the delete before the loads that see null (load()'s acquire).
+            if (e->p.compare_exchange_weak(w, null_word, std::memory_order_acq_rel,
                                            std::memory_order_relaxed)) {
-                if (previous != nullptr) *previous = p->value;
-                r = unlinked(e, p);
+                if (previous != nullptr) *previous = value_of(w);
+                r = unlinked(e, w);
                 in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                 break;
             }
@@ -889,50 +1003,59 @@ template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& expected,
                                                         T desired) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;  // as in swap_in()
+    bool is_staged = false;
+    bool done = false;
     replaced r;
     {
-        detail::epoch::guard pin;  // also rules out ABA: no node read here can be reused
+        // The pin also rules out ABA on nodes: no node read here can be reused. An
+        // inline word that comes back is the same value, so its CAS is still right.
+        detail::epoch::guard pin;
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
         if (e == nullptr) return false;
-        node* p = e->p.load(std::memory_order_acquire);  // as in load(): *p is compared
-        while (holds_value(p) && p->value == expected) {
-            if (n == nullptr) n = new node(std::move(desired));
-            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_acquire);  // as in load(): the value is compared
+        while (holds_value(w) && with_value(w, [&](const T& v) { return v == expected; })) {
+            if (!is_staged) {
+                next = stage(std::move(desired));
+                is_staged = true;
+            }
+            // As in swap_in(); on failure, acquire makes the new node readable.
+            if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                r = unlinked(e, p);
-                n = nullptr;
+                r = unlinked(e, w);
+                next.n = nullptr;
+                done = true;
                 break;
             }
         }
     }
-    delete n;  // never published
-    if (r.old == nullptr) return false;
+    delete next.n;  // never published
     retire_unlinked(r);
-    return true;
+    return done;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expected) {
     const std::size_t hash = hash_of(key);
+    bool done = false;
     replaced r;
     {
         detail::epoch::guard pin;
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
         if (e == nullptr) return false;
-        node* p = e->p.load(std::memory_order_acquire);  // as in compare_exchange()
-        while (holds_value(p) && p->value == expected) {
-            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_acquire);  // as in compare_exchange()
+        while (holds_value(w) && with_value(w, [&](const T& v) { return v == expected; })) {
+            if (e->p.compare_exchange_weak(w, null_word, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                r = unlinked(e, p);
+                r = unlinked(e, w);
+                done = true;
                 break;
             }
         }
     }
-    if (r.old == nullptr) return false;
     retire_unlinked(r);
-    return true;
+    return done;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
