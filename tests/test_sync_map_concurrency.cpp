@@ -259,7 +259,8 @@ void run_torn_read_test(const T& a, const T& b) {
         }
     };
     auto reader = [&] {
-        for (int i = 0; i < reads; ++i) {
+        // Reads of small values are fast: also wait for the writers to get going.
+        for (int i = 0; i < reads || flips.load() < 100 || churn.load() < 100; ++i) {
             for (int k = 0; k < stable; ++k) {
                 auto p = m.load(k);
                 if (!p)
