@@ -101,7 +101,6 @@ inline constinit std::max_align_t expunged_tag{};
 [[gnu::always_inline]] inline std::size_t text_hash(std::string_view s) noexcept {
     constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
     constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
-    constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
     const char* p = s.data();
     const char* const end = p + s.size();
     std::size_t n = s.size();
@@ -129,7 +128,7 @@ inline constinit std::max_align_t expunged_tag{};
             (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
             static_cast<unsigned char>(p[n - 1]);
     }
-    return static_cast<std::size_t>(mix(k2 ^ n, mix(a ^ k1, b ^ seed)));
+    return static_cast<std::size_t>(mix(a ^ k1, b ^ seed));  // seed carries the length
 }
 
 /// Equality of text keys, inlined for the short keys of configuration paths.
@@ -337,14 +336,25 @@ class sync_map {
         node* old = nullptr;
     };
 
-    // The read table is an array of groups; a group of four slots fills one
-    // cache line, and a lookup compares the four hashes of its home group
-    // without branching on each one.
-    static constexpr int group_width = 4;
+    // The read table is an array of groups; a group of seven slots fills one
+    // cache line: a word of seven one-byte tags (seven bits of each slot's hash,
+    // top bit set; 0 for an empty slot) and the seven entry pointers. A lookup
+    // compares the seven tags of its home group at once, and a small table
+    // stays in the first-level cache.
+    static constexpr int group_width = 7;
     struct alignas(64) group {
-        std::size_t hash[group_width];
+        std::uint64_t tags;
         entry* e[group_width];
     };
+    static std::uint64_t tag_of(std::size_t hash) noexcept {
+        return 0x80 | (static_cast<std::uint64_t>(hash) & 0x7F);
+    }
+    // One bit (the top bit of the slot's byte) for each slot whose tag is `tag`.
+    static std::uint64_t tag_matches(std::uint64_t tags, std::uint64_t tag) noexcept {
+        constexpr std::uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
+        const std::uint64_t x = tags ^ (tag * 0x0101010101010101ull);  // 0 bytes: matches
+        return ~(((x & low7) + low7) | x) & ~low7;  // exact: no carry crosses a byte
+    }
 
     // Keys added since the last promotion: open addressing, filled in place
     // under mu_ while readers probe it (each slot is published by one release
@@ -443,6 +453,15 @@ class sync_map {
     // Text keys with the default hasher use detail::text_hash for keys and views alike.
     static constexpr bool text_keys =
         std::same_as<Key, std::string> && std::same_as<Hash, std::hash<std::string>>;
+    // The table index of a hash: its top bits where the hash is our own well-mixed
+    // text hash, else Fibonacci hashing (identity hashes of integers need it).
+    static std::size_t index_of(std::size_t hash, unsigned shift) noexcept {
+        if constexpr (text_keys && sizeof(std::size_t) == 8) {
+            return hash >> shift;
+        } else {
+            return detail::slot_index(hash, shift);
+        }
+    }
     template <class K>
     std::size_t hash_of(const K& key) const {
         if constexpr (text_keys) {
@@ -601,7 +620,7 @@ template <class K>
 auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t hash, const K& key,
                                                const sync_map& m) -> entry* {
     const std::size_t mask = o->slots.size() - 1;
-    for (std::size_t i = detail::slot_index(hash, o->shift);; i = (i + 1) & mask) {
+    for (std::size_t i = index_of(hash, o->shift);; i = (i + 1) & mask) {
         // Acquire pairs with the release store in add_to_overlay_locked:
         // a visible entry pointer comes with its slot's hash and the
         // entry's constructed fields.
@@ -620,14 +639,11 @@ template <class K>
                                                                           const K& key) const
     -> entry* {
     const std::size_t mask = (std::size_t{1} << (64 - h->shift)) - 1;
-    for (std::size_t i = detail::slot_index(hash, h->shift);; i = (i + 1) & mask) {
+    for (std::size_t i = index_of(hash, h->shift);; i = (i + 1) & mask) {
         const group& g = h->groups[i];
-        unsigned match = 0;
-        for (int k = 0; k < group_width; ++k)
-            match |= unsigned{g.hash[k] == hash} << k;
-        for (; match != 0; match &= match - 1) {
-            entry* e = g.e[std::countr_zero(match)];
-            if (e != nullptr && equal(e->key, key)) return e;
+        for (std::uint64_t m = tag_matches(g.tags, tag_of(hash)); m != 0; m &= m - 1) {
+            entry* e = g.e[std::countr_zero(m) >> 3];
+            if (e->hash == hash && equal(e->key, key)) return e;
         }
         if (g.e[group_width - 1] == nullptr) break;  // groups fill in order: not full, so absent
     }
@@ -825,7 +841,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         overlay* grown = new overlay(bits);
         const std::size_t mask = grown->slots.size() - 1;
         auto put = [&](entry* x) {
-            std::size_t i = detail::slot_index(x->hash, grown->shift);
+            std::size_t i = index_of(x->hash, grown->shift);
             while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr)
                 i = (i + 1) & mask;
             grown->slots[i].hash.store(x->hash, std::memory_order_relaxed);
@@ -842,7 +858,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         publish_locked(new header{h->groups, h->shift, h->count, grown}, trash);
     } else {
         const std::size_t mask = o->slots.size() - 1;
-        std::size_t i = detail::slot_index(e->hash, o->shift);
+        std::size_t i = index_of(e->hash, o->shift);
         while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
             i = (i + 1) & mask;
         o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
@@ -866,13 +882,13 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
     group* groups = new group[std::size_t{1} << bits]();
     const std::size_t mask = (std::size_t{1} << bits) - 1;
     for (entry* e : dirty_) {
-        std::size_t i = detail::slot_index(e->hash, 64 - bits);
+        std::size_t i = index_of(e->hash, 64 - bits);
         while (groups[i].e[group_width - 1] != nullptr)
             i = (i + 1) & mask;
         int k = 0;
         while (groups[i].e[k] != nullptr)
             ++k;
-        groups[i].hash[k] = e->hash;
+        groups[i].tags |= tag_of(e->hash) << (8 * k);
         groups[i].e[k] = e;
     }
 
