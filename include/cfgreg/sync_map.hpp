@@ -297,10 +297,10 @@ class sync_map {
     // stored once is read from the entry's own cache lines; later values are
     // separate nodes, or words in `p` (inline_values). `first` is destroyed by the
     // entry's deleter while `p` still points to it, else by a deleter retired when
-    // `p` left it; `parts` counts those two owners of the entry's memory. Entries
-    // start on a cache line, so that a small entry (key, hash and inline value)
-    // takes one line and a reader one miss.
-    struct alignas(64) entry {
+    // `p` left it; `parts` counts those two owners of the entry's memory. (Aligning
+    // entries to cache lines measured no faster for reads, and made churn of new keys
+    // slower: aligned allocation is slow and fragments the heap.)
+    struct entry {
         std::atomic<word> p;
         const std::size_t hash;
         std::atomic<unsigned> parts{1};
