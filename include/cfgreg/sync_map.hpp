@@ -652,13 +652,15 @@ template <class K>
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K>
-std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
+[[gnu::always_inline]] inline std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(
+    const K& key) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
     // Acquire pairs with the release store of publish_locked: the header's tables are visible.
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);
     if (e == nullptr) return std::nullopt;
-    // Acquire pairs with the release half of every exchange/CAS that stored a node.
+    // Acquire pairs with the release half of every exchange/CAS that stored the word
+    // (a node, or a value in place): a read that sees a store happens after it.
     const word w = e->p.load(std::memory_order_acquire);
     if (!holds_value(w)) return std::nullopt;
     return value_of(w);
@@ -666,7 +668,8 @@ std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K, class F>
-bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key, F&& f) const {
+[[gnu::always_inline]] inline bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key,
+                                                                           F&& f) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
