@@ -59,12 +59,12 @@ LOAD_LIMIT = 1.5    # loading a real file: at most this x toml++'s parse of the 
 MEMORY_LIMIT = 2.0  # heap bytes per leaf: at most this x toml++'s table of the same file
 # Run-name parts that describe how a benchmark was run rather than what it measured.
 RUN_PARAMS = {"threads", "iterations", "min_time", "repeats"}
-CHURN_FLAT_LIMIT = 1.5
+CHURN_FLAT_LIMIT = 1.5  # "flat from 1 000 to 100 000 keys": the 100 000-key op costs at most this
 # The floor map for reads beside a writer: values are atomic words stored in place.
 FLOOR_IN_PLACE = "absl_flat_atomic_values"
 # Maps whose churn growth is reported beside sync_map's (the floor map cannot churn).
 CHURN_PEERS = ("shared_mutex_absl_flat", "mutex_std_unordered", "tbb_concurrent_hash_map",
-               "libcuckoo")  # "flat from 1 000 to 100 000 keys": the 100 000-key op costs at most this
+               "libcuckoo")
 
 
 # Why the design cannot meet some targets, measured where a figure is given. Kept here so that
