@@ -843,6 +843,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         const unsigned bits = o == nullptr ? 3 : static_cast<unsigned>(65 - o->shift);
         overlay* grown = new overlay(bits);
         const std::size_t mask = grown->slots.size() - 1;
+        // Relaxed in `put`: `grown` is private to this thread until publish_locked's release.
         auto put = [&](entry* x) {
             std::size_t i = index_of(x->hash, grown->shift);
             while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr)
@@ -853,6 +854,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         };
         if (o != nullptr) {
             for (auto& s : o->slots) {
+                // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
                 if (entry* x = s.e.load(std::memory_order_relaxed)) put(x);
             }
             trash.push_back({o, &delete_overlay, overlay_bytes(o)});
@@ -862,6 +864,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
     } else {
         const std::size_t mask = o->slots.size() - 1;
         std::size_t i = index_of(e->hash, o->shift);
+        // Relaxed probe: slots are written only by mu_ holders, as this thread is. The
+        // hash may be relaxed too: readers look at it only after acquiring `e` below.
         while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
             i = (i + 1) & mask;
         o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
@@ -897,6 +901,7 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
 
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
+        // Relaxed: only mu_ holders enter or leave expunged() (invariant 3), so it is exact.
         if (e->p.load(std::memory_order_relaxed) == expunged_word()) {
             trash.push_back({e, &delete_entry, sizeof(entry)});
         }
@@ -1095,6 +1100,7 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
         });
         if (h->added != nullptr) {
             for (auto& s : h->added->slots) {
+                // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
                 if (entry* e = s.e.load(std::memory_order_relaxed)) {
                     trash.push_back({e, &delete_entry, sizeof(entry)});
                 }
