@@ -160,6 +160,40 @@ struct absl_flat_unsync {
     }
 };
 
+/// The floor for reads beside a writer: the unsynchronized absl::flat_hash_map whose
+/// values are atomic words that the writer updates in place. Its shape never changes
+/// after fill(), so only the words are shared: what remains of a reader's cost beside
+/// a writer is the cache-line transfer that any shared-memory write costs. Measured
+/// only by `read` and `read_with_writer` (stores into present keys).
+struct absl_flat_atomic_values {
+    static constexpr const char* name = "absl_flat_atomic_values";
+    static constexpr bool thread_safe = false;  // for structural changes; see above
+    struct cell {
+        std::atomic<value_t> v;
+        explicit cell(value_t x) : v(x) {}
+        // Relaxed: copies happen in fill() only, before any thread reads.
+        cell(const cell& o) : v(o.v.load(std::memory_order_relaxed)) {}
+    };
+    absl::flat_hash_map<std::string, cell> map;
+
+    void fill(const key_list& keys) {
+        map.reserve(keys.size());
+        value_t value = 0;
+        for (const auto& key : keys)
+            map.emplace(key, cell(value++));
+    }
+    bool load(const std::string& key, value_t& out) const {
+        const auto it = map.find(key);
+        if (it == map.end()) return false;
+        out = it->second.v.load(std::memory_order_acquire);  // pairs with store()'s release
+        return true;
+    }
+    void store(const std::string& key, value_t value) {
+        // Release, as sync_map's store: the same ordering promise, in place.
+        map.find(key)->second.v.store(value, std::memory_order_release);
+    }
+};
+
 /// absl::flat_hash_map behind a std::shared_mutex: readers take it shared.
 struct shared_mutex_absl_flat {
     static constexpr const char* name = "shared_mutex_absl_flat";
@@ -649,6 +683,10 @@ void register_map() {
 
 void register_all() {
     register_map<absl_flat_unsync>();
+    add<absl_flat_atomic_values, workload::read>("read", bm_read<absl_flat_atomic_values>,
+                                                 {{1000, 11, 0}});
+    add<absl_flat_atomic_values, workload::read_with_writer>(
+        "read_with_writer", bm_read<absl_flat_atomic_values>, {{1000, 11, 0}});
     register_map<shared_mutex_absl_flat>();
     register_map<mutex_unordered_map>();
     register_map<cow_atomic_shared_ptr>();

@@ -230,7 +230,7 @@ void retire(void* p, deleter_fn deleter, std::size_t bytes) {
     total_bytes.fetch_add(bytes, std::memory_order_relaxed);
     total_objects.fetch_add(1, std::memory_order_relaxed);
     // Never free while this thread is pinned: a deleter might release what the caller reads.
-    if (rec->depth == 0 && (b.items.size() >= collect_objects || b.bytes >= collect_bytes)) {
+    if (!pinned(rec) && (b.items.size() >= collect_objects || b.bytes >= collect_bytes)) {
         collect_bag(b);
     }
 }
@@ -238,7 +238,7 @@ void retire(void* p, deleter_fn deleter, std::size_t bytes) {
 void collect() {
     thread_record* rec = this_thread_record;
     if (rec == nullptr) rec = register_thread();
-    if (rec->depth != 0) return;
+    if (pinned(rec)) return;
     bag& b = bag_of(rec);
     try_advance();
     free_ready(b.items, b.bytes);

@@ -4,8 +4,10 @@
 #define CATCH_CONFIG_ENABLE_PAIR_STRINGMAKER
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -490,4 +492,48 @@ TEST_CASE("sync_map: random operation sequences match std::map", "[sync_map]") {
             run_differential(m, seed + round, 4000, keys / 8);
         }
     }
+}
+
+TEST_CASE("sync_map: small values stored in place keep every bit pattern", "[sync_map]") {
+    // Values of up to 8 bytes live in the entry's word; a value whose top byte is the
+    // word's node tag (0x7E) is kept in a node. Both must behave the same.
+    cfgreg::sync_map<std::string, std::int64_t> m;
+    const std::int64_t patterns[] = {0,
+                                     -1,
+                                     std::numeric_limits<std::int64_t>::min(),
+                                     std::numeric_limits<std::int64_t>::max(),
+                                     0x7E00'0000'0000'0000,
+                                     0x7EFF'FFFF'FFFF'FFFF,
+                                     0x7D00'0000'0000'0001,
+                                     0x7F00'0000'0000'0001};
+    for (std::int64_t first : patterns) {
+        for (std::int64_t second : patterns) {
+            CAPTURE(first, second);
+            m.store("k", first);
+            CHECK(m.load("k") == first);
+            CHECK(m.exchange("k", second) == first);
+            CHECK(m.load("k") == second);
+            m.promote();
+            CHECK_FALSE(m.compare_exchange("k", second ^ 1, first));
+            CHECK(m.compare_exchange("k", second, first));
+            CHECK(m.load("k") == first);
+            CHECK(m.load_or_store("k", second) == std::pair{first, true});
+            CHECK(m.load_and_delete("k") == first);
+            CHECK(m.load_or_store("k", second) == std::pair{second, false});
+            CHECK(m.compare_erase("k", second));
+            CHECK_FALSE(m.load("k"));
+            m.store("fresh", second);  // expunges "k"; the next store revives it
+            m.store("k", first);
+            CHECK(m.load("k") == first);
+            m.erase("fresh");
+        }
+    }
+    CHECK(contents(m) == std::map<std::string, std::int64_t>{{"k", patterns[7]}});
+
+    cfgreg::sync_map<int, double> d;
+    d.store(1, -0.0);
+    CHECK(std::signbit(*d.load(1)));
+    d.store(1, std::numeric_limits<double>::quiet_NaN());
+    CHECK(std::isnan(*d.load(1)));
+    CHECK_FALSE(d.compare_exchange(1, std::numeric_limits<double>::quiet_NaN(), 1.0));
 }

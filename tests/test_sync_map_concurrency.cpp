@@ -259,7 +259,8 @@ void run_torn_read_test(const T& a, const T& b) {
         }
     };
     auto reader = [&] {
-        for (int i = 0; i < reads; ++i) {
+        // Reads of small values are fast: also wait for the writers to get going.
+        for (int i = 0; i < reads || flips.load() < 100 || churn.load() < 100; ++i) {
             for (int k = 0; k < stable; ++k) {
                 auto p = m.load(k);
                 if (!p)
@@ -300,6 +301,12 @@ TEST_CASE("sync_map: readers never see a torn or missing value while keys churn"
     }
     SECTION("vectors of 2 and 1024 elements") {
         run_torn_read_test(std::vector<std::uint64_t>(2, 1), std::vector<std::uint64_t>(1024, 2));
+    }
+    SECTION("64-bit words stored in place, and one whose top byte makes it a node") {
+        run_torn_read_test(std::int64_t{-5}, std::int64_t{0x7E00'0000'0000'0001});
+    }
+    SECTION("doubles stored in place") {
+        run_torn_read_test(0.5, -1e300);
     }
 }
 

@@ -13,6 +13,8 @@
 // thread uses it is undefined, as for any object.
 //
 // Values are immutable once stored: `store` replaces a value, it never edits it.
+// A trivially copyable value of up to 8 bytes is kept in its entry's atomic word,
+// so storing it allocates nothing and retires nothing.
 // `load` returns a copy. `visit` lends a `const T&` that is valid only until the
 // callback returns; keep no pointer or reference to it (see `visit` for the rules).
 // Destructors of `T` run on writing threads (inside `store`, `erase`, ... of this or
@@ -51,6 +53,17 @@
 
 #include "cfgreg/detail/epoch.hpp"
 
+// Values of up to 8 bytes are kept in place in their entry where node addresses
+// fit in 56 bits (see sync_map's `word`). TBI/MTE pointer tags (Android) use the
+// top byte, so those builds keep every value in a node.
+#if !defined(CFGREG_INLINE_WORDS)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(__ANDROID__)
+#define CFGREG_INLINE_WORDS 1
+#else
+#define CFGREG_INLINE_WORDS 0
+#endif
+#endif
+
 namespace cfgreg {
 namespace detail {
 
@@ -88,7 +101,6 @@ inline constinit std::max_align_t expunged_tag{};
 [[gnu::always_inline]] inline std::size_t text_hash(std::string_view s) noexcept {
     constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
     constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
-    constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
     const char* p = s.data();
     const char* const end = p + s.size();
     std::size_t n = s.size();
@@ -116,7 +128,7 @@ inline constinit std::max_align_t expunged_tag{};
             (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
             static_cast<unsigned char>(p[n - 1]);
     }
-    return static_cast<std::size_t>(mix(k2 ^ n, mix(a ^ k1, b ^ seed)));
+    return static_cast<std::size_t>(mix(a ^ k1, b ^ seed));  // seed carries the length
 }
 
 /// Equality of text keys, inlined for the short keys of configuration paths.
@@ -264,14 +276,32 @@ class sync_map {
         explicit node(A&&... a) : value(std::forward<A>(a)...) {}
     };
 
+    // What an entry's `p` holds: the address of a node, null (deleted) or
+    // expunged(), as in Go. For small trivially copyable values (inline_values)
+    // `p` holds the value's own bytes instead, so that a store is one atomic
+    // exchange in place, with no allocation, no retire and no second cache line for
+    // readers (folly::settings keeps small PODs the same way). There, a word whose
+    // top byte is `node_tag` holds a node address in its low 56 bits (user-space
+    // addresses of x86-64 and AArch64 fit), null or expunged(); the rare value
+    // whose own top byte equals `node_tag` is stored in a node like any other.
+    using word = std::uintptr_t;
+    static constexpr bool inline_values =
+        std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(word) && sizeof(word) == 8 &&
+        std::atomic<word>::is_always_lock_free && (CFGREG_INLINE_WORDS != 0);
+    static constexpr int tag_shift = 56;
+    static constexpr word node_tag = inline_values ? word{0x7E} << tag_shift : 0;
+    static constexpr word tag_mask = inline_values ? word{0xFF} << tag_shift : 0;
+
     // One key. Shared by the read table, the overlay and the dirty list (Go's
     // *entry). The key's first value lives inside the entry (`first`), so that a key
     // stored once is read from the entry's own cache lines; later values are
-    // separate nodes. `first` is destroyed by the entry's deleter while `p` still
-    // points to it, else by a deleter retired when `p` left it; `parts` counts those
-    // two owners of the entry's memory.
+    // separate nodes, or words in `p` (inline_values). `first` is destroyed by the
+    // entry's deleter while `p` still points to it, else by a deleter retired when
+    // `p` left it; `parts` counts those two owners of the entry's memory. (Aligning
+    // entries to cache lines measured no faster for reads, and made churn of new keys
+    // slower: aligned allocation is slow and fragments the heap.)
     struct entry {
-        std::atomic<node*> p;
+        std::atomic<word> p;
         const std::size_t hash;
         std::atomic<unsigned> parts{1};
         const Key key;
@@ -279,9 +309,15 @@ class sync_map {
             node first;
         };
         template <class V>
-        entry(std::size_t h, const Key& k, V&& v)
-            : p(nullptr), hash(h), key(k), first(std::forward<V>(v)) {
-            p.store(&first, std::memory_order_relaxed);  // published with the entry
+        entry(std::size_t h, const Key& k, V&& v) : p(null_word), hash(h), key(k) {
+            if constexpr (inline_values) {
+                if (const auto w = inline_word(v)) {
+                    p.store(*w, std::memory_order_relaxed);  // published with the entry
+                    return;
+                }
+            }
+            ::new (static_cast<void*>(&first)) node(std::forward<V>(v));
+            p.store(of_node(&first), std::memory_order_relaxed);  // published with the entry
         }
         ~entry() {}  // `first` has its own lifetime (see above)
     };
@@ -300,14 +336,25 @@ class sync_map {
         node* old = nullptr;
     };
 
-    // The read table is an array of groups; a group of four slots fills one
-    // cache line, and a lookup compares the four hashes of its home group
-    // without branching on each one.
-    static constexpr int group_width = 4;
+    // The read table is an array of groups; a group of seven slots fills one
+    // cache line: a word of seven one-byte tags (seven bits of each slot's hash,
+    // top bit set; 0 for an empty slot) and the seven entry pointers. A lookup
+    // compares the seven tags of its home group at once, and a small table
+    // stays in the first-level cache.
+    static constexpr int group_width = 7;
     struct alignas(64) group {
-        std::size_t hash[group_width];
+        std::uint64_t tags;
         entry* e[group_width];
     };
+    static std::uint64_t tag_of(std::size_t hash) noexcept {
+        return 0x80 | (static_cast<std::uint64_t>(hash) & 0x7F);
+    }
+    // One bit (the top bit of the slot's byte) for each slot whose tag is `tag`.
+    static std::uint64_t tag_matches(std::uint64_t tags, std::uint64_t tag) noexcept {
+        constexpr std::uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
+        const std::uint64_t x = tags ^ (tag * 0x0101010101010101ull);  // 0 bytes: matches
+        return ~(((x & low7) + low7) | x) & ~low7;  // exact: no carry crosses a byte
+    }
 
     // Keys added since the last promotion: open addressing, filled in place
     // under mu_ while readers probe it (each slot is published by one release
@@ -347,11 +394,74 @@ class sync_map {
     }
 
     static node* expunged() noexcept { return reinterpret_cast<node*>(&detail::expunged_tag); }
-    static bool holds_value(const node* p) noexcept { return p != nullptr && p != expunged(); }
+
+    // Words of `entry::p` (see `word`).
+    static constexpr word null_word = node_tag;
+    static word of_node(const node* n) noexcept { return node_tag | reinterpret_cast<word>(n); }
+    static word expunged_word() noexcept { return of_node(expunged()); }
+    static bool holds_value(word w) noexcept { return w != null_word && w != expunged_word(); }
+    // True for a word holding a value's bytes; false for a node, null or expunged().
+    static bool is_inline(word w) noexcept {
+        if constexpr (inline_values) {
+            return (w & tag_mask) != node_tag;
+        } else {
+            return false;
+        }
+    }
+    static node* node_of(word w) noexcept { return reinterpret_cast<node*>(w & ~tag_mask); }
+    // The word holding `v` in place, or nothing when `v` needs a node.
+    static std::optional<word> inline_word(const T& v) noexcept {
+        if constexpr (inline_values) {
+            word w = 0;
+            std::memcpy(&w, &v, sizeof(T));
+            if ((w & tag_mask) != node_tag) return w;
+        }
+        return std::nullopt;
+    }
+    static T inline_value(word w) noexcept {
+        struct bytes {
+            unsigned char b[sizeof(T)];
+        } raw;
+        std::memcpy(raw.b, &w, sizeof(T));
+        return std::bit_cast<T>(raw);
+    }
+    // Calls f(const T&) with the value of a word that holds one.
+    template <class F>
+    static decltype(auto) with_value(word w, F&& f) {
+        if constexpr (inline_values) {
+            if (is_inline(w)) {
+                const T v = inline_value(w);
+                return std::forward<F>(f)(v);
+            }
+        }
+        return std::forward<F>(f)(std::as_const(node_of(w)->value));
+    }
+    static T value_of(word w) {
+        return with_value(w, [](const T& v) { return v; });
+    }
+    // A value on its way into an entry: its word, and the node behind it if it needs one.
+    struct staged_value {
+        word w = 0;
+        node* n = nullptr;
+    };
+    static staged_value stage(T&& v) {
+        if (const auto w = inline_word(v)) return {*w, nullptr};
+        node* n = new node(std::move(v));
+        return {of_node(n), n};
+    }
 
     // Text keys with the default hasher use detail::text_hash for keys and views alike.
     static constexpr bool text_keys =
         std::same_as<Key, std::string> && std::same_as<Hash, std::hash<std::string>>;
+    // The table index of a hash: its top bits where the hash is our own well-mixed
+    // text hash, else Fibonacci hashing (identity hashes of integers need it).
+    static std::size_t index_of(std::size_t hash, unsigned shift) noexcept {
+        if constexpr (text_keys && sizeof(std::size_t) == 8) {
+            return hash >> shift;
+        } else {
+            return detail::slot_index(hash, shift);
+        }
+    }
     template <class K>
     std::size_t hash_of(const K& key) const {
         if constexpr (text_keys) {
@@ -400,8 +510,9 @@ class sync_map {
             detail::epoch::retire(r.p, r.deleter, r.bytes);
     }
     // Called while pinned, right after `old` was unlinked from `e`.
-    static replaced unlinked(entry* e, node* old) noexcept {
-        if (!holds_value(old)) return {};
+    static replaced unlinked(entry* e, word w) noexcept {
+        if (!holds_value(w) || is_inline(w)) return {};  // no node to retire
+        node* const old = node_of(w);
         if constexpr (!std::is_trivially_destructible_v<T>) {
             // Relaxed: the entry's deleter runs only after this thread unpins (release).
             if (old == &e->first) e->parts.fetch_add(1, std::memory_order_relaxed);
@@ -435,11 +546,11 @@ class sync_map {
     }
     static void delete_entry(void* p) noexcept {
         entry* e = static_cast<entry*>(p);
-        node* n = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
-        if (n == &e->first) {
+        const word w = e->p.load(std::memory_order_relaxed);  // no thread can reach e any more
+        if (w == of_node(&e->first)) {
             e->first.~node();
         } else {
-            if (holds_value(n)) delete n;
+            if (holds_value(w) && !is_inline(w)) delete node_of(w);
             if constexpr (std::is_trivially_destructible_v<T>) e->first.~node();
         }
         release_part(e);
@@ -455,9 +566,12 @@ class sync_map {
     //  2. An entry is in at most one of the read table and the overlay of any one
     //     header, and a key has at most one entry in a header: lookups and
     //     `range` see each key once.
-    //  3. Entry states: p == null: deleted; p == expunged(): deleted, not in dirty_
-    //     (so dirty_valid_ holds); else live. Expunged entries leave that state only
-    //     under mu_, and are added to dirty_ before mu_ is released (unexpunge).
+    //  3. Entry states: p == null_word: deleted; p == expunged_word(): deleted, not
+    //     in dirty_ (so dirty_valid_ holds); else live, holding a node or (only when
+    //     inline_values) the value's own bytes. Every state change is one atomic
+    //     read-modify-write of `p`, so a reader's one acquire load sees one state
+    //     and its value together. Expunged entries leave that state only under
+    //     mu_, and are added to dirty_ before mu_ is released (unexpunge).
     //  4. When dirty_valid_, dirty_ lists every non-expunged entry of the read
     //     table plus every entry of the overlay: promotion builds the next read
     //     table from dirty_ alone.
@@ -467,8 +581,8 @@ class sync_map {
     //     outgrows half the read table.
     //  6. Reclamation: a replaced header, slot array or overlay, an expunged entry
     //     dropped by promotion, every entry dropped by `clear`, and every replaced
-    //     value are retired to the epoch domain after mu_ is released; readers reach
-    //     them only under an epoch guard.
+    //     node are retired to the epoch domain after mu_ is released; readers reach
+    //     them only under an epoch guard. A word replaced in place owns nothing.
     alignas(64) std::atomic<const header*> read_;
     alignas(64) mutable std::mutex mu_;
     const group* owned_groups_ = nullptr;  // groups of the current header; guarded by mu_
@@ -506,7 +620,7 @@ template <class K>
 auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t hash, const K& key,
                                                const sync_map& m) -> entry* {
     const std::size_t mask = o->slots.size() - 1;
-    for (std::size_t i = detail::slot_index(hash, o->shift);; i = (i + 1) & mask) {
+    for (std::size_t i = index_of(hash, o->shift);; i = (i + 1) & mask) {
         // Acquire pairs with the release store in add_to_overlay_locked:
         // a visible entry pointer comes with its slot's hash and the
         // entry's constructed fields.
@@ -525,14 +639,11 @@ template <class K>
                                                                           const K& key) const
     -> entry* {
     const std::size_t mask = (std::size_t{1} << (64 - h->shift)) - 1;
-    for (std::size_t i = detail::slot_index(hash, h->shift);; i = (i + 1) & mask) {
+    for (std::size_t i = index_of(hash, h->shift);; i = (i + 1) & mask) {
         const group& g = h->groups[i];
-        unsigned match = 0;
-        for (int k = 0; k < group_width; ++k)
-            match |= unsigned{g.hash[k] == hash} << k;
-        for (; match != 0; match &= match - 1) {
-            entry* e = g.e[std::countr_zero(match)];
-            if (e != nullptr && equal(e->key, key)) return e;
+        for (std::uint64_t m = tag_matches(g.tags, tag_of(hash)); m != 0; m &= m - 1) {
+            entry* e = g.e[std::countr_zero(m) >> 3];
+            if (e->hash == hash && equal(e->key, key)) return e;
         }
         if (g.e[group_width - 1] == nullptr) break;  // groups fill in order: not full, so absent
     }
@@ -541,28 +652,31 @@ template <class K>
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K>
-std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(const K& key) const {
+[[gnu::always_inline]] inline std::optional<T> sync_map<Key, T, Hash, KeyEqual>::load(
+    const K& key) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
     // Acquire pairs with the release store of publish_locked: the header's tables are visible.
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);
     if (e == nullptr) return std::nullopt;
-    // Acquire pairs with the release half of every exchange/CAS that stored a node.
-    const node* p = e->p.load(std::memory_order_acquire);
-    if (!holds_value(p)) return std::nullopt;
-    return p->value;
+    // Acquire pairs with the release half of every exchange/CAS that stored the word
+    // (a node, or a value in place): a read that sees a store happens after it.
+    const word w = e->p.load(std::memory_order_acquire);
+    if (!holds_value(w)) return std::nullopt;
+    return value_of(w);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K, class F>
-bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key, F&& f) const {
+[[gnu::always_inline]] inline bool sync_map<Key, T, Hash, KeyEqual>::visit(const K& key,
+                                                                           F&& f) const {
     const std::size_t hash = hash_of(key);
     detail::epoch::guard pin;
     const entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
     if (e == nullptr) return false;
-    const node* p = e->p.load(std::memory_order_acquire);  // as in load()
-    if (!holds_value(p)) return false;
-    std::forward<F>(f)(p->value);
+    const word w = e->p.load(std::memory_order_acquire);  // as in load()
+    if (!holds_value(w)) return false;
+    with_value(w, std::forward<F>(f));
     return true;
 }
 
@@ -570,14 +684,16 @@ template <class Key, class T, class Hash, class KeyEqual>
 template <class F>
 void sync_map<Key, T, Hash, KeyEqual>::range(F&& f) const {
     auto call = [&](const entry* e) {
-        const node* p = e->p.load(std::memory_order_acquire);  // as in load()
-        if (!holds_value(p)) return true;
-        if constexpr (std::is_void_v<std::invoke_result_t<F&, const Key&, const T&>>) {
-            f(e->key, p->value);
-            return true;
-        } else {
-            return static_cast<bool>(f(e->key, p->value));
-        }
+        const word w = e->p.load(std::memory_order_acquire);  // as in load()
+        if (!holds_value(w)) return true;
+        return with_value(w, [&](const T& v) {
+            if constexpr (std::is_void_v<std::invoke_result_t<F&, const Key&, const T&>>) {
+                f(e->key, v);
+                return true;
+            } else {
+                return static_cast<bool>(f(e->key, v));
+            }
+        });
     };
     detail::epoch::guard pin;
     const header* h = read_.load(std::memory_order_acquire);  // as in load()
@@ -606,7 +722,8 @@ template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                                                std::optional<T>* previous) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;       // `value`'s word once staged; next.n is freed unless published
+    bool is_staged = false;  // `value` is in `next` (moved into next.n, or copied into next.w)
     replaced r;
     bool done = false;
     bool in_overlay = false;
@@ -616,14 +733,20 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         if (entry* e = find(h, hash, key)) {
             // Go's trySwap: fails only on an expunged entry, which needs mu_ to revive.
             // Relaxed: only the CAS's expected value; the CAS below re-reads it.
-            node* p = e->p.load(std::memory_order_relaxed);
-            while (p != expunged()) {
-                if (n == nullptr) n = new node(std::move(value));
-                // acq_rel: release publishes *n; acquire makes *p readable for `previous`.
-                if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+            word w = e->p.load(std::memory_order_relaxed);
+            while (w != expunged_word()) {
+                if (!is_staged) {
+                    next = stage(std::move(value));
+                    is_staged = true;
+                }
+                // acq_rel: release publishes the new node, or orders this store before
+                // every load that reads the word; acquire makes the old node readable
+                // for `previous`. Pairs with the acquire loads of load(), visit(), ...
+                if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
-                    if (holds_value(p) && previous != nullptr) *previous = p->value;
-                    r = unlinked(e, p);
+                    next.n = nullptr;  // published
+                    if (holds_value(w) && previous != nullptr) *previous = value_of(w);
+                    r = unlinked(e, w);
                     done = true;
                     in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                     break;
@@ -643,16 +766,18 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
         detail::epoch::guard pin;  // nodes read here may be replaced by lock-free writers
         if (entry* e = find(current_locked(), hash, key)) {
             unexpunge_locked(e);
-            if (n == nullptr) n = new node(std::move(value));
-            node* old = e->p.exchange(n, std::memory_order_acq_rel);  // as in the fast path
-            if (holds_value(old) && previous != nullptr) *previous = old->value;
+            if (!is_staged) next = stage(std::move(value));
+            const word old = e->p.exchange(next.w, std::memory_order_acq_rel);  // as above
+            next.n = nullptr;                                                   // published
+            if (holds_value(old) && previous != nullptr) *previous = value_of(old);
             r = unlinked(e, old);
-            n = nullptr;
         } else {
-            add_locked(key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
+            // An inline-staged `value` was copied, not moved: it is still whole.
+            add_locked(key, hash, next.n != nullptr ? std::move(next.n->value) : std::move(value),
+                       trash);
         }
     }
-    delete n;  // its value moved into a new entry; the node itself was never published
+    delete next.n;  // its value moved into a new entry; the node itself was never published
     retire_all(trash);
     retire_unlinked(r);
 }
@@ -673,10 +798,10 @@ auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t ha
 
 template <class Key, class T, class Hash, class KeyEqual>
 bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
-    node* p = expunged();
+    word w = expunged_word();
     // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
-    // Relaxed: no value is published; the node stored next is published by acq_rel.
-    if (!e->p.compare_exchange_strong(p, nullptr, std::memory_order_relaxed)) return false;
+    // Relaxed: no value is published; the word stored next is published by acq_rel.
+    if (!e->p.compare_exchange_strong(w, null_word, std::memory_order_relaxed)) return false;
     dirty_.push_back(e);
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
     return true;
@@ -690,11 +815,11 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
     for_each_in_table(h, [&](entry* e) {
         // Go's tryExpungeLocked: a deleted entry becomes expunged and stays out of dirty_.
         // Relaxed: only null and expunged() are written here, no value to publish.
-        node* p = e->p.load(std::memory_order_relaxed);
-        while (p == nullptr &&
-               !e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) {
+        word w = e->p.load(std::memory_order_relaxed);
+        while (w == null_word &&
+               !e->p.compare_exchange_weak(w, expunged_word(), std::memory_order_relaxed)) {
         }
-        if (p != nullptr && p != expunged()) dirty_.push_back(e);
+        if (holds_value(w)) dirty_.push_back(e);
         return true;
     });
     dirty_valid_ = true;
@@ -718,8 +843,9 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         const unsigned bits = o == nullptr ? 3 : static_cast<unsigned>(65 - o->shift);
         overlay* grown = new overlay(bits);
         const std::size_t mask = grown->slots.size() - 1;
+        // Relaxed in `put`: `grown` is private to this thread until publish_locked's release.
         auto put = [&](entry* x) {
-            std::size_t i = detail::slot_index(x->hash, grown->shift);
+            std::size_t i = index_of(x->hash, grown->shift);
             while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr)
                 i = (i + 1) & mask;
             grown->slots[i].hash.store(x->hash, std::memory_order_relaxed);
@@ -728,6 +854,7 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         };
         if (o != nullptr) {
             for (auto& s : o->slots) {
+                // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
                 if (entry* x = s.e.load(std::memory_order_relaxed)) put(x);
             }
             trash.push_back({o, &delete_overlay, overlay_bytes(o)});
@@ -736,7 +863,9 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         publish_locked(new header{h->groups, h->shift, h->count, grown}, trash);
     } else {
         const std::size_t mask = o->slots.size() - 1;
-        std::size_t i = detail::slot_index(e->hash, o->shift);
+        std::size_t i = index_of(e->hash, o->shift);
+        // Relaxed probe: slots are written only by mu_ holders, as this thread is. The
+        // hash may be relaxed too: readers look at it only after acquiring `e` below.
         while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
             i = (i + 1) & mask;
         o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
@@ -760,19 +889,20 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
     group* groups = new group[std::size_t{1} << bits]();
     const std::size_t mask = (std::size_t{1} << bits) - 1;
     for (entry* e : dirty_) {
-        std::size_t i = detail::slot_index(e->hash, 64 - bits);
+        std::size_t i = index_of(e->hash, 64 - bits);
         while (groups[i].e[group_width - 1] != nullptr)
             i = (i + 1) & mask;
         int k = 0;
         while (groups[i].e[k] != nullptr)
             ++k;
-        groups[i].hash[k] = e->hash;
+        groups[i].tags |= tag_of(e->hash) << (8 * k);
         groups[i].e[k] = e;
     }
 
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
-        if (e->p.load(std::memory_order_relaxed) == expunged()) {
+        // Relaxed: only mu_ holders enter or leave expunged() (invariant 3), so it is exact.
+        if (e->p.load(std::memory_order_relaxed) == expunged_word()) {
             trash.push_back({e, &delete_entry, sizeof(entry)});
         }
         return true;
@@ -803,22 +933,27 @@ void sync_map<Key, T, Hash, KeyEqual>::promote() {
 template <class Key, class T, class Hash, class KeyEqual>
 std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& key, T value) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;  // as in swap_in()
+    bool is_staged = false;
     // Go's tryLoadOrStore on entry `e`: returns true when it settled the call, filling `out`.
     auto try_entry = [&](entry* e, std::optional<std::pair<T, bool>>& out) {
-        node* p = e->p.load(std::memory_order_acquire);  // as in load()
+        word w = e->p.load(std::memory_order_acquire);  // as in load()
         for (;;) {
-            if (p == expunged()) return false;
-            if (p != nullptr) {
-                out.emplace(p->value, true);
+            if (w == expunged_word()) return false;
+            if (w != null_word) {
+                out.emplace(value_of(w), true);
                 return true;
             }
-            if (n == nullptr) n = new node(std::move(value));
-            // Release publishes *n; on failure, acquire makes the winner's node readable.
-            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+            if (!is_staged) {
+                next = stage(std::move(value));
+                is_staged = true;
+            }
+            // Release publishes the new word (and node); on failure, acquire makes the
+            // winner's node readable. Pairs with load()'s acquire, and with this CAS.
+            if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                out.emplace(n->value, false);
-                n = nullptr;
+                out.emplace(value_of(next.w), false);
+                next.n = nullptr;
                 return true;
             }
         }
@@ -846,13 +981,15 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
                 try_entry(e, out);  // cannot meet expunged() any more: mu_ is held
             } else {
                 entry* added = add_locked(
-                    key, hash, n != nullptr ? std::move(n->value) : std::move(value), trash);
-                out.emplace(added->first.value, false);
+                    key, hash, next.n != nullptr ? std::move(next.n->value) : std::move(value),
+                    trash);
+                // Relaxed: this thread stored the word, under the pin and mu_.
+                out.emplace(value_of(added->p.load(std::memory_order_relaxed)), false);
             }
         }
         retire_all(trash);
     }
-    delete n;  // never published (its value may have moved into a new entry)
+    delete next.n;  // never published (its value may have moved into a new entry)
     if (in_overlay) note_overlay_hit();
     return std::move(*out);
 }
@@ -868,13 +1005,14 @@ void sync_map<Key, T, Hash, KeyEqual>::remove(const K& key, std::optional<T>* pr
         const header* h = read_.load(std::memory_order_acquire);  // as in load()
         entry* e = find(h, hash, key);
         if (e == nullptr) return;  // absent from the read table and the overlay: nothing to do
-        node* p = e->p.load(std::memory_order_relaxed);  // as in swap_in(): the CAS re-reads
-        while (holds_value(p)) {
-            // acq_rel: acquire makes *p readable for `previous`; release orders the delete.
-            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_relaxed);  // as in swap_in(): the CAS re-reads
+        while (holds_value(w)) {
+            // acq_rel: acquire makes the old node readable for `previous`; release
+            // orders the delete before the loads that see null (load()'s acquire).
+            if (e->p.compare_exchange_weak(w, null_word, std::memory_order_acq_rel,
                                            std::memory_order_relaxed)) {
-                if (previous != nullptr) *previous = p->value;
-                r = unlinked(e, p);
+                if (previous != nullptr) *previous = value_of(w);
+                r = unlinked(e, w);
                 in_overlay = h->added != nullptr && find_in(h->added, hash, key, *this) == e;
                 break;
             }
@@ -889,50 +1027,59 @@ template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& expected,
                                                         T desired) {
     const std::size_t hash = hash_of(key);
-    node* n = nullptr;
+    staged_value next;  // as in swap_in()
+    bool is_staged = false;
+    bool done = false;
     replaced r;
     {
-        detail::epoch::guard pin;  // also rules out ABA: no node read here can be reused
+        // The pin also rules out ABA on nodes: no node read here can be reused. An
+        // inline word that comes back is the same value, so its CAS is still right.
+        detail::epoch::guard pin;
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
         if (e == nullptr) return false;
-        node* p = e->p.load(std::memory_order_acquire);  // as in load(): *p is compared
-        while (holds_value(p) && p->value == expected) {
-            if (n == nullptr) n = new node(std::move(desired));
-            if (e->p.compare_exchange_weak(p, n, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_acquire);  // as in load(): the value is compared
+        while (holds_value(w) && with_value(w, [&](const T& v) { return v == expected; })) {
+            if (!is_staged) {
+                next = stage(std::move(desired));
+                is_staged = true;
+            }
+            // As in swap_in(); on failure, acquire makes the new node readable.
+            if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                r = unlinked(e, p);
-                n = nullptr;
+                r = unlinked(e, w);
+                next.n = nullptr;
+                done = true;
                 break;
             }
         }
     }
-    delete n;  // never published
-    if (r.old == nullptr) return false;
+    delete next.n;  // never published
     retire_unlinked(r);
-    return true;
+    return done;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
 template <detail::lookup_key<Key, Hash, KeyEqual> K>
 bool sync_map<Key, T, Hash, KeyEqual>::compare_erase(const K& key, const T& expected) {
     const std::size_t hash = hash_of(key);
+    bool done = false;
     replaced r;
     {
         detail::epoch::guard pin;
         entry* e = find(read_.load(std::memory_order_acquire), hash, key);  // as in load()
         if (e == nullptr) return false;
-        node* p = e->p.load(std::memory_order_acquire);  // as in compare_exchange()
-        while (holds_value(p) && p->value == expected) {
-            if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+        word w = e->p.load(std::memory_order_acquire);  // as in compare_exchange()
+        while (holds_value(w) && with_value(w, [&](const T& v) { return v == expected; })) {
+            if (e->p.compare_exchange_weak(w, null_word, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-                r = unlinked(e, p);
+                r = unlinked(e, w);
+                done = true;
                 break;
             }
         }
     }
-    if (r.old == nullptr) return false;
     retire_unlinked(r);
-    return true;
+    return done;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -953,6 +1100,7 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
         });
         if (h->added != nullptr) {
             for (auto& s : h->added->slots) {
+                // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
                 if (entry* e = s.e.load(std::memory_order_relaxed)) {
                     trash.push_back({e, &delete_entry, sizeof(entry)});
                 }

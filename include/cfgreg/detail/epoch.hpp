@@ -52,8 +52,7 @@ using deleter_fn = void (*)(void*) noexcept;
 
 /// Per-thread reclamation state; one cache line of its own so that pins never share a line.
 struct alignas(64) thread_record {
-    std::atomic<std::uint64_t> state{0};  // invariant 1
-    std::uint32_t depth = 0;              // guard nesting; owner thread only
+    std::atomic<std::uint64_t> state{0};  // invariant 1; nonzero while pinned, so guards nest
     std::atomic<bool> in_use{false};      // claimed by a live thread
     thread_record* next = nullptr;        // registry list; immutable once published
     void* bag = nullptr;                  // retired objects; owner thread only
@@ -95,8 +94,15 @@ thread_record* register_thread();
 #endif
 }
 
-/// RAII pin. Cheap (a thread-local load, two stores to the caller's own record, and
-/// a compiler barrier); never blocks, never spins.
+/// True while the calling thread holds a guard. Relaxed: only this thread writes its
+/// own `state` (invariant 1), so it reads its own latest value.
+inline bool pinned(const thread_record* rec) noexcept {
+    return rec->state.load(std::memory_order_relaxed) != 0;
+}
+
+/// RAII pin. Cheap (a thread-local load, a load and a store of the caller's own
+/// record, and a compiler barrier); never blocks, never spins. An inner guard of
+/// the same thread does nothing.
 class guard {
   public:
     [[gnu::always_inline]] guard() {
@@ -104,7 +110,8 @@ class guard {
         if (rec == nullptr) [[unlikely]]
             rec = register_thread();
         rec_ = rec;
-        if (rec->depth++ == 0) {
+        outer_ = !pinned(rec);
+        if (outer_) {
             // Relaxed: a stale epoch only makes this pin hold back reclamation a
             // little longer; invariant 2 checks the pinned value, whatever it is.
             const std::uint64_t e = domain.global_epoch.load(std::memory_order_relaxed);
@@ -112,7 +119,7 @@ class guard {
         }
     }
     [[gnu::always_inline]] ~guard() {
-        if (--rec_->depth == 0) {
+        if (outer_) {
             // Release pairs with the reclaimer's acquire load of `state`: every read
             // made under this pin happens-before the reclaimer frees what it read.
             rec_->state.store(0, std::memory_order_release);
@@ -123,6 +130,7 @@ class guard {
 
   private:
     thread_record* rec_;
+    bool outer_;
 };
 
 /// Hands `p` to the domain; `deleter(p)` runs once no reader can still hold
