@@ -177,7 +177,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     }
 
     // New effective state and the change set against the current one.
-    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    // Relaxed: only writers store `current`, all under write_mu (inv. 1), so this is never stale.
+    const auto* old_published = current.load(std::memory_order_relaxed);
     std::shared_ptr<const snapshot_state> before = old_published->state;
     effective_map effective = compute_effective(candidate);
     auto next = std::make_shared<snapshot_state>();
@@ -240,8 +241,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         }
         if (added) leaves.promote();  // new keys readable in one probe, without the lock
     }
-    // Release pairs with readers' acquire load in `pinned_state`; the old holder is
-    // freed once no pinned reader can hold it (invariant 3).
+    // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`;
+    // the old holder is freed once no pinned reader can hold it (invariant 3).
     current.store(new published_state{next}, std::memory_order_release);
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
@@ -278,12 +279,14 @@ void registry::impl::after_commit_locked(const change_set& changes) const {
 }
 
 void registry::impl::republish_secrets_locked() {
-    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    // Relaxed: only writers store `current`, all under write_mu (inv. 1), so this is never stale.
+    const auto* old_published = current.load(std::memory_order_relaxed);
     auto next = std::make_shared<snapshot_state>(*old_published->state);
     next->secrets = secrets;
     for (snapshot_entry& entry : next->entries)
         entry.secret = next->is_secret(entry.path);
-    current.store(new published_state{next}, std::memory_order_release);  // as in commit
+    // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`.
+    current.store(new published_state{next}, std::memory_order_release);
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
 }
@@ -308,7 +311,8 @@ namespace {
 template <class F>
 auto with_state(const registry::impl& m, F&& f) {
     detail::epoch::guard pin;
-    // Acquire pairs with the release store in commit_locked: the state is fully built.
+    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked:
+    // the state is fully built.
     const published_state* p = m.current.load(std::memory_order_acquire);
     return f(*p->state);
 }
@@ -356,7 +360,8 @@ std::vector<std::string> registry::keys(std::string_view prefix) const {
 
 cfgreg::snapshot registry::snapshot() const {
     detail::epoch::guard pin;
-    // Acquire pairs with the release store in commit_locked; the copy keeps the state alive.
+    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked;
+    // the copy keeps the state alive.
     return cfgreg::snapshot(impl_->current.load(std::memory_order_acquire)->state);
 }
 
