@@ -293,9 +293,10 @@ std::string absolute_spelling(const std::filesystem::path& file) {
 ///  3. Everything below "thread-owned" is touched only by the watcher's thread
 ///     between its start and its join (thread start and `join()` order the accesses
 ///     of the constructor and of `stop()`); it needs no lock.
-///  4. Handlers run on the thread with no lock held; before each call the thread
-///     checks `stopping` under `mutex`, so once `stop()` has set it no new handler
-///     call starts.
+///  4. Handlers run on the thread with no lock held. The thread checks `stopping`
+///     before each call, but a call may still start just after `stop()` set it; no
+///     handler runs after `stop()` returns because `stop()` joins the thread (called
+///     from a handler, it returns at once and the thread ends after that handler).
 ///  5. `polling_mode` and `windows` are written by the thread only (and by the
 ///     constructor before the thread starts) and read by any thread.
 struct file_watcher::impl {
