@@ -21,11 +21,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cfgreg/value.hpp"
 
 namespace cfgreg {
+
+namespace detail {
+class notifier;
+}  // namespace detail
 
 /// How an effective value changed.
 enum class change_kind : std::uint8_t { added, changed, removed };
@@ -56,8 +61,8 @@ class [[nodiscard]] subscription {
     /// State shared with the delivering side; defined in the library.
     struct state;
 
+    /// An inactive handle; only a registry makes active ones.
     subscription() noexcept = default;
-    explicit subscription(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
     subscription(subscription&& other) noexcept = default;
     subscription& operator=(subscription&& other) noexcept {
         if (this != &other) {
@@ -75,6 +80,9 @@ class [[nodiscard]] subscription {
     bool active() const noexcept;
 
   private:
+    friend class detail::notifier;
+    explicit subscription(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+
     std::shared_ptr<state> state_;
 };
 

@@ -12,8 +12,11 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 
 namespace cfgreg {
+
+class registry;
 
 /// How a watch notices and applies changes. The defaults suit editors, config
 /// management tools and Kubernetes ConfigMap volumes.
@@ -40,8 +43,8 @@ class [[nodiscard]] watch_handle {
     /// State shared with the registry; defined in the library.
     struct state;
 
+    /// An inactive handle; only `registry::watch` makes active ones.
     watch_handle() noexcept = default;
-    explicit watch_handle(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
     watch_handle(watch_handle&&) noexcept = default;
     watch_handle& operator=(watch_handle&& other) noexcept {
         if (this != &other) {
@@ -62,6 +65,9 @@ class [[nodiscard]] watch_handle {
     bool polling() const noexcept;
 
   private:
+    friend class registry;
+    explicit watch_handle(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+
     std::shared_ptr<state> state_;
 };
 
