@@ -12,12 +12,12 @@
 namespace cfgreg {
 
 struct watch_handle::state {
-    std::unique_ptr<detail::file_watcher> watcher;
-    std::atomic<bool> stopped{false};
+    std::unique_ptr<detail::file_watcher> watcher_;
+    std::atomic<bool> stopped_{false};
 
     void stop() noexcept {
-        stopped.store(true, std::memory_order_relaxed);  // a flag for active(); stop() joins
-        watcher->stop();
+        stopped_.store(true, std::memory_order_relaxed);  // a flag for active(); stop() joins
+        watcher_->stop();
     }
 };
 
@@ -27,11 +27,11 @@ void watch_handle::stop() noexcept {
 
 bool watch_handle::active() const noexcept {
     // Relaxed: a flag read on its own; stop() itself joins the thread.
-    return state_ != nullptr && !state_->stopped.load(std::memory_order_relaxed);
+    return state_ != nullptr && !state_->stopped_.load(std::memory_order_relaxed);
 }
 
 bool watch_handle::polling() const noexcept {
-    return state_ != nullptr && state_->watcher->polling();
+    return state_ != nullptr && state_->watcher_->polling();
 }
 
 namespace {
@@ -181,7 +181,7 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     };
 
     auto s = std::make_shared<watch_handle::state>();
-    s->watcher = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
+    s->watcher_ = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
 
     // Each file takes its place in the layer order now, even one that cannot be
     // loaded yet, so that the files' order decides precedence whenever they load.
@@ -204,9 +204,9 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     m->reload(loaded);
     for (std::size_t i = 0; i < files.size(); ++i) {
         if (texts[i])
-            s->watcher->add(files[i], *texts[i]);
+            s->watcher_->add(files[i], *texts[i]);
         else
-            s->watcher->add(files[i]);
+            s->watcher_->add(files[i]);
     }
 
     {
