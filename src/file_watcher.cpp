@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -26,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "error_sink.hpp"
 
 namespace cfgreg::detail {
 namespace {
@@ -365,14 +366,13 @@ bool file_watcher::impl::stop_requested() {
 void file_watcher::impl::report(const watch_error& e) {
     if (stop_requested()) return;
     if (!on_error_) {
-        std::fprintf(stderr, "cfgreg: %s\n", e.message.c_str());
+        write_default_error(e.message);
         return;
     }
     try {
         on_error_(e);
     } catch (...) {
-        std::fprintf(stderr, "cfgreg: error handler threw while reporting: %s\n",
-                     e.message.c_str());
+        write_default_error(e.message, "error handler threw while reporting: ");
     }
 }
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Hot reload, validators, change notifications and the error channel of `cfgreg::registry`.
-#include <cstdio>
 #include <exception>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
+#include "error_sink.hpp"
 #include "file_watcher.hpp"
 #include "registry_impl.hpp"
 
@@ -133,7 +133,7 @@ void registry::impl::report(const error& e) const {
     } catch (...) {
         // A throwing handler must not take the watcher thread down; fall back to stderr.
     }
-    std::fprintf(stderr, "cfgreg: %s\n", e.what());
+    detail::write_default_error(e.what());
 }
 
 void registry::impl::stop_watches() noexcept {
