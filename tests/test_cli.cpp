@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// The cfgreg command-line tool run as a child process: check, get, dump and their exit codes.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// `cfgreg watch` run as a child process on real files: its event lines, errors and endings.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>

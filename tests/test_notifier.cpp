@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// Ordered delivery of change batches to subscribers, and subscription shutdown across threads.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

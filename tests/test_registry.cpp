@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// The registry on strings and in-memory layers: reads, layers, handles, snapshots, secrets.
 #include <catch2/catch.hpp>
 
 #include <atomic>

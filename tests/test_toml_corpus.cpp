@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// The registry against public TOML: the toml-test suite and real configuration files.
 #include <catch2/catch.hpp>
 
 #include <cmath>
