@@ -418,22 +418,32 @@ TEST_CASE("file_watcher: stop waits for a running handler and no handler runs af
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, "v = 1\n");
+    const auto probe = dir / "probe.toml";
     std::atomic<bool> entered{false};
+    std::atomic<bool> stop_began{false};
     std::atomic<bool> finished{false};
     std::atomic<int> calls{0};
+    file_watcher* self = nullptr;
     file_watcher w(
         [&](std::vector<file_change>) {
             calls.fetch_add(1);
             entered.store(true);
-            std::this_thread::sleep_for(200ms);  // stop() is called during this call
+            // Stay in this call until stop() has begun: from then on add() fails.
+            stop_began.store(eventually([&] {
+                if (!self->add(probe)) return true;
+                self->remove(probe);
+                return false;
+            }));
             finished.store(true);
         },
         [](const watch_error&) {});
+    self = &w;
     REQUIRE(w.add(file));
     write_file(file, "v = 2\n");
     REQUIRE(eventually([&] { return entered.load(); }));
 
     w.stop();
+    CHECK(stop_began.load());
     CHECK(finished.load());
     CHECK(calls.load() == 1);
     CHECK_FALSE(w.add(dir / "other.toml"));

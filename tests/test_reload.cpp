@@ -679,6 +679,7 @@ TEST_CASE("reload: unsubscribe from another thread returns after the running cal
 
     struct probe {
         std::atomic<bool> entered{false};
+        std::atomic<bool> unsubscribing{false};
         std::atomic<bool> finished{false};
         std::atomic<int> calls{0};
     };
@@ -686,13 +687,14 @@ TEST_CASE("reload: unsubscribe from another thread returns after the running cal
     auto slow = reg.subscribe("v", [q = p.get()](const change_event&) {
         q->calls.fetch_add(1);
         q->entered.store(true);
-        std::this_thread::sleep_for(300ms);  // unsubscribe() is called during this call
-        q->finished.store(true);
+        // Still running when unsubscribe() is called: it is called only after this flag.
+        q->finished.store(eventually([&] { return q->unsubscribing.load(); }));
     });
     auto marker = reg.subscribe("v", r.on_event());
 
     save_by_rename(file, v_is(2));
     REQUIRE(eventually([&] { return p->entered.load(); }));
+    p->unsubscribing.store(true);
     slow.unsubscribe();
     CHECK(p->finished.load());
     CHECK(p->calls.load() == 1);
@@ -964,9 +966,11 @@ TEST_CASE("reload: stopping the watch or destroying the registry joins its threa
     std::atomic<int> calls{0};
     auto slow = reg->subscribe("v", [&](const change_event&) {
         calls.fetch_add(1);
-        entered.store(true);
-        std::this_thread::sleep_for(200ms);  // the watch ends during this call
-        finished.store(true);
+        if (!entered.exchange(true)) {
+            // Stay in the first call until the watch has begun to stop (active() turns false
+            // before the join), so the stop below always overlaps it.
+            finished.store(eventually([&] { return !w.active(); }));
+        }
     });
 
     save_by_rename(file, v_is(2));

@@ -3,7 +3,8 @@
 #pragma once
 
 // Thread safety: a `watch_handle` is move-only; distinct handles may be used from
-// different threads, one handle not from two threads at once. Each watch owns one
+// different threads, one handle not from two threads at once, except that `active()`
+// and `polling()` may be called while another thread runs `stop()`. Each watch owns one
 // background thread. Reloads, their notifications and their errors run on that
 // thread. `stop()` and the destructor join it: once they return, no reload, callback
 // or error report of this watch runs, and none starts later. Do not destroy a handle
