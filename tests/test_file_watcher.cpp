@@ -243,9 +243,8 @@ TEST_CASE("file_watcher: delete then re-create reloads", "[file_watcher]") {
     CHECK(r.contents() == std::vector<std::string>{"v = 2\n"});
 }
 
-// The fault: a reader that reloads on the first event sees the empty or half-written
-// file.
 TEST_CASE("file_watcher: a file caught mid-write is never delivered early", "[file_watcher]") {
+    // Fault reproduced: a reader reloading on the first event saw an empty or half-written file.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string full = "name = \"service\"\nthreads = 8\n";

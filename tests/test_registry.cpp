@@ -367,7 +367,7 @@ TEST_CASE("registry: a setting follows set, unset, delete and re-add", "[registr
 
 TEST_CASE("registry: a setting whose conversion throws reports it and serves the fallback",
           "[registry]") {
-    // Fault: the handle served its fallback while state() still reported success.
+    // Fault reproduced: the handle served its fallback while state() still reported success.
     registry reg;
     setting<word_port> small = reg.setting<word_port>("port", word_port{1});
     setting<named_port> large = reg.setting<named_port>("port", named_port{"fallback"});

@@ -314,9 +314,8 @@ TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old director
     CHECK(r.errors().empty());
 }
 
-// The fault: the file published as first seen after an editor truncates
-// it empties the configuration.
 TEST_CASE("reload: a file truncated and written 100 ms later never reads as empty", "[reload]") {
+    // Fault reproduced: an editor's truncate-then-write published an empty configuration.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string before = "name = \"old\"\ncount = 1\n[server]\nhosts = [\"a\", \"b\"]\n";
@@ -442,9 +441,8 @@ TEST_CASE("reload: editing either of two files recomputes the merge from both", 
     CHECK(r.errors().empty());
 }
 
-// The fault: each file of a window was committed on its own, so a validator saw a
-// mix of new and old files and rejected edits that are consistent together.
 TEST_CASE("reload: files saved in one window are validated and applied as one reload", "[reload]") {
+    // Fault reproduced: files saved together were validated one by one, rejecting consistent edits.
     temp_dir dir;
     const auto left = dir / "left.toml";
     const auto right = dir / "right.toml";
@@ -479,10 +477,9 @@ TEST_CASE("reload: files saved in one window are validated and applied as one re
     CHECK(keys_of(all[0]) == std::vector<std::string>{"left.n", "right.n"});
 }
 
-// The fault: a file that could not be loaded when the watch started was appended
-// above the files after it once it loaded, turning base and override around.
 TEST_CASE("reload: a file unloadable when the watch starts keeps its place once it loads",
           "[reload]") {
+    // Fault reproduced: a file unloadable at start went above later files once loaded.
     temp_dir dir;
     const auto base = dir / "base.toml";
     const auto over = dir / "override.toml";
@@ -610,9 +607,8 @@ TEST_CASE("reload: a key deleted from a table and a shortened array are removed"
     CHECK(r.errors().empty());
 }
 
-// The fault: a callback that calls back into the registry deadlocks on
-// a lock held during delivery.
 TEST_CASE("reload: a callback may get, set and unsubscribe itself while others write", "[reload]") {
+    // Fault reproduced: a callback calling back into the registry deadlocked on a delivery lock.
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, v_is(1));
@@ -666,9 +662,8 @@ TEST_CASE("reload: a callback may get, set and unsubscribe itself while others w
     CHECK(r.errors().empty());
 }
 
-// The fault: unsubscribe returning while the callback still runs
-// lets it use destroyed captures.
 TEST_CASE("reload: unsubscribe from another thread returns after the running call", "[reload]") {
+    // Fault reproduced: unsubscribe returned while the callback ran, so it used dead captures.
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, v_is(1));
@@ -814,10 +809,9 @@ TEST_CASE("reload: without inotify, polling picks up edits and the degraded mode
     CHECK(r.errors(errc::watch_degraded).size() == 1);
 }
 
-// The fault: a reader of a reloaded key falls onto the sync_map's locked path, or
-// sees it missing between erase and store.
 TEST_CASE("reload: readers of every key see one of two versions across 1000 rewrites, lock-free",
           "[reload]") {
+    // Fault reproduced: a reader of a reloaded key took the map's locked path or missed the key.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string versions[2] = {
@@ -1117,8 +1111,7 @@ TEST_CASE("reload: a throwing subscriber is reported and stops neither the reloa
 }
 
 TEST_CASE("reload: racing writers notify in generation order", "[reload]") {
-    // Fault reproduced: batches were published after the write lock was released, so two
-    // writers racing could deliver generation N + 1 before generation N.
+    // Fault reproduced: two racing writers could deliver generation N + 1 before generation N.
     cfgreg::registry reg;
     std::mutex mu;
     std::vector<std::uint64_t> seen;
