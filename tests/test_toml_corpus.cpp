@@ -12,6 +12,7 @@
 
 #include "cfgreg/registry.hpp"
 #include "corpus.hpp"
+#include "text.hpp"
 
 using namespace cfgreg;
 using cfgreg_test::corpus;
@@ -127,7 +128,7 @@ class json_reader {
                         p_ += 6;
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     }
-                    append_utf8(out, cp);
+                    cfgreg::detail::append_utf8(out, cp);
                     break;
                 }
                 default:
@@ -137,24 +138,6 @@ class json_reader {
         ++p_;
         return out;
     }
-    static void append_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
     const std::string& s_;
     std::size_t p_ = 0;
 };
