@@ -28,6 +28,7 @@ using cfgreg::detail::file_watcher;
 using cfgreg::detail::file_watcher_options;
 using cfgreg::detail::watch_error;
 using cfgreg::detail::watch_error_kind;
+using cfgreg_test::publish_config_map;
 using cfgreg_test::save_by_rename;
 using cfgreg_test::write_chunks;
 using cfgreg_test::write_file;
@@ -196,13 +197,7 @@ TEST_CASE("file_watcher: three rename-over saves give three callbacks", "[file_w
 TEST_CASE("file_watcher: a Kubernetes ..data swap reloads, also after the old directory goes",
           "[file_watcher]") {
     temp_dir dir;
-    const auto publish = [&](const std::string& version, std::string_view content) {
-        fs::create_directory(dir / version);
-        write_file(dir / version / "config.toml", content);
-        fs::create_directory_symlink(version, dir / "..data_tmp");
-        fs::rename(dir / "..data_tmp", dir / "..data");
-    };
-    publish("..2026_01", "v = 1\n");
+    publish_config_map(dir, "..2026_01", "v = 1\n");
     fs::create_symlink("..data/config.toml", dir / "config.toml");
 
     recorder r;
@@ -210,12 +205,12 @@ TEST_CASE("file_watcher: a Kubernetes ..data swap reloads, also after the old di
     REQUIRE(w.add(dir / "config.toml"));
     REQUIRE(window_closed_after(w, 0));
 
-    publish("..2026_02", "v = 2\n");
+    publish_config_map(dir, "..2026_02", "v = 2\n");
     fs::remove_all(dir / "..2026_01");
     REQUIRE(r.wait_batches(1));
 
     // The watch followed the new target although the old one was deleted.
-    publish("..2026_03", "v = 3\n");
+    publish_config_map(dir, "..2026_03", "v = 3\n");
     fs::remove_all(dir / "..2026_02");
     REQUIRE(r.wait_batches(2));
 

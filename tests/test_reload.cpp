@@ -38,6 +38,7 @@ using cfgreg::change_kind;
 using cfgreg::errc;
 using cfgreg::registry;
 using cfgreg::value;
+using cfgreg_test::publish_config_map;
 using cfgreg_test::save_by_rename;
 using cfgreg_test::write_chunks;
 using cfgreg_test::write_file;
@@ -277,13 +278,7 @@ TEST_CASE("reload: three rename-over saves in a row give three reloads, in order
 TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old directory goes",
           "[reload]") {
     temp_dir dir;
-    const auto publish = [&](const std::string& version, std::string_view content) {
-        fs::create_directory(dir / version);
-        write_file(dir / version / "config.toml", content);
-        fs::create_directory_symlink(version, dir / "..data_tmp");
-        fs::rename(dir / "..data_tmp", dir / "..data");
-    };
-    publish("..v1", "v = 1\nname = \"one\"\n");
+    publish_config_map(dir, "..v1", "v = 1\nname = \"one\"\n");
     const auto file = dir / "config.toml";
     fs::create_symlink("..data/config.toml", file);
 
@@ -294,13 +289,13 @@ TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old director
     REQUIRE(reg.get<int>("v") == 1);
     auto batches = reg.subscribe_batch(r.on_batch());
 
-    publish("..v2", "v = 2\nname = \"two\"\n");
+    publish_config_map(dir, "..v2", "v = 2\nname = \"two\"\n");
     fs::remove_all(dir / "..v1");
     REQUIRE(r.wait_batches(1));
     CHECK(reg.get<int>("v") == 2);
     CHECK(reg.get<std::string>("name") == "two");
 
-    publish("..v3", "v = 3\nname = \"three\"\n");
+    publish_config_map(dir, "..v3", "v = 3\nname = \"three\"\n");
     fs::remove_all(dir / "..v2");
     REQUIRE(r.wait_batches(2));
     CHECK(reg.get<int>("v") == 3);
