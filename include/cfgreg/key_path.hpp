@@ -73,10 +73,15 @@ class key_path {
     /// This path without its last segment; precondition: `!empty()`.
     key_path parent() const;
 
+    /// True for the root (no segment).
     bool empty() const noexcept { return segments_.empty(); }
+    /// The number of segments.
     std::size_t size() const noexcept { return segments_.size(); }
+    /// The segment at `i`; precondition: `i < size()`.
     const segment& operator[](std::size_t i) const noexcept { return segments_[i]; }
+    /// All segments, root first.
     const std::vector<segment>& segments() const noexcept { return segments_; }
+    /// The last segment; precondition: `!empty()`.
     const segment& back() const noexcept { return segments_.back(); }
 
     /// The canonical text.

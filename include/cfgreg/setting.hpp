@@ -170,6 +170,7 @@ class setting {
     /// The current value (or the fallback). Word-sized trivially copyable types: one
     /// atomic load; others: an epoch pin plus a copy of `T`.
     T get() const { return slot_->get(); }
+    /// Same as `get()`.
     T operator*() const { return get(); }
 
     /// Why `get` returns the fallback: `errc::missing`, `type_mismatch`,

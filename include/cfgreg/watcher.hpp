@@ -46,7 +46,9 @@ class [[nodiscard]] watch_handle {
 
     /// An inactive handle; only `registry::watch` makes active ones.
     watch_handle() noexcept = default;
+    /// Takes over `other`'s watch; `other` becomes inactive.
     watch_handle(watch_handle&&) noexcept = default;
+    /// Stops this handle's own watch first, then takes over `other`'s.
     watch_handle& operator=(watch_handle&& other) noexcept {
         if (this != &other) {
             stop();
@@ -54,6 +56,7 @@ class [[nodiscard]] watch_handle {
         }
         return *this;
     }
+    /// Stops and joins the watch (see `stop`).
     ~watch_handle() { stop(); }
 
     /// Stops watching and joins the thread (see the header comment). Idempotent.
