@@ -110,7 +110,8 @@ const char* to_string(layer l) noexcept {
 registry::impl::impl() : current(new published_state{std::make_shared<snapshot_state>()}) {}
 
 registry::impl::~impl() {
-    // No reader remains (destroying a registry in use is undefined), so no pin is needed.
+    // No reader remains (destroying a registry in use is undefined), so no pin is needed;
+    // relaxed, as no writer remains either and the last one's store happened before this.
     delete current.load(std::memory_order_relaxed);
 }
 

@@ -16,7 +16,9 @@ struct watch_handle::state {
     std::atomic<bool> stopped_{false};
 
     void stop() noexcept {
-        stopped_.store(true, std::memory_order_relaxed);  // a flag for active(); stop() joins
+        // Relaxed: the flag publishes no other memory; only active() reads it. It is set
+        // before the join, so active() on another thread turns false while stop() waits.
+        stopped_.store(true, std::memory_order_relaxed);
         watcher_->stop();
     }
 };
@@ -26,7 +28,8 @@ void watch_handle::stop() noexcept {
 }
 
 bool watch_handle::active() const noexcept {
-    // Relaxed: a flag read on its own; stop() itself joins the thread.
+    // Relaxed: nothing is read on the strength of this flag; a stale true only means that
+    // stop() has just begun on another thread, and stop() itself joins.
     return state_ != nullptr && !state_->stopped_.load(std::memory_order_relaxed);
 }
 
