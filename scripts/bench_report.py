@@ -96,7 +96,8 @@ BOUNDS = [
     " rests and the target is met.",
     "- **50/50 mix.** Go's sync.Map design trades writes for reads: a store allocates and"
     " retires a value, and the two threads' stores contend on the same entries. TBB's"
-    " buckets update in place under a lock. This is the weak spot the issue anticipated.",
+    " buckets update in place under a lock. This is the design's known weak spot:"
+    " it favours reads.",
     "- **Churn of new keys.** The cost per insert and erase grows from 1 000 to 100 000 keys"
     " while the key count grows 100x: no insert copies the map (each promotion copies the map"
     " once per half-map of inserts, a constant amortized cost); the growth is cache misses on"

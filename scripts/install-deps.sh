@@ -2,11 +2,15 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian bookworm packages cfgreg needs, skipping those already installed.
 #
-#   scripts/install-deps.sh            build, test and run: compilers, CMake, toml++, Boost, Catch2
-#   scripts/install-deps.sh --ci       adds clang++ and its sanitizer runtimes (.ci/run)
-#   scripts/install-deps.sh --bench    adds the benchmark peers (Abseil, oneTBB, libcuckoo), gnuplot
+#   scripts/install-deps.sh   cmake g++ ninja-build libtomlplusplus-dev libboost-dev catch2
+#                             libbenchmark-dev (build, test, run, and Google Benchmark)
+#   --ci                      adds clang libclang-rt-14-dev (clang++ and its sanitizer
+#                             runtimes, for .ci/run)
+#   --bench                   adds libabsl-dev libtbb-dev libcuckoo-dev gnuplot-nox python3
+#                             (the benchmark peers and the report)
 #
-# Runs apt-get as root, or through sudo otherwise; does nothing when all are installed.
+# The options combine. Runs apt-get as root, or through sudo otherwise; does nothing when
+# all are installed.
 set -euo pipefail
 
 packages=(cmake g++ ninja-build libtomlplusplus-dev libboost-dev catch2 libbenchmark-dev)
@@ -14,7 +18,7 @@ for arg in "$@"; do
     case "$arg" in
         --ci) packages+=(clang libclang-rt-14-dev) ;;
         --bench) packages+=(libabsl-dev libtbb-dev libcuckoo-dev gnuplot-nox python3) ;;
-        -h | --help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
     esac
 done

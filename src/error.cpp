@@ -2,6 +2,10 @@
 // The error type and its formatting.
 #include "cfgreg/error.hpp"
 
+#include <cstdio>
+
+#include "error_sink.hpp"
+
 namespace cfgreg {
 
 const char* to_string(errc code) noexcept {
@@ -61,5 +65,11 @@ error::error(errc code, std::string message, source_position where)
       code_(code),
       message_(std::move(message)),
       where_(std::move(where)) {}
+
+void detail::write_default_error(std::string_view message, std::string_view context) noexcept {
+    // One fprintf: stdio locks the stream for the call, so concurrent lines do not mix.
+    std::fprintf(stderr, "cfgreg: %.*s%.*s\n", static_cast<int>(context.size()), context.data(),
+                 static_cast<int>(message.size()), message.data());
+}
 
 }  // namespace cfgreg

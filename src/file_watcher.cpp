@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -26,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "error_sink.hpp"
 
 namespace cfgreg::detail {
 namespace {
@@ -284,53 +285,54 @@ std::string absolute_spelling(const std::filesystem::path& file) {
 /// The shared and the thread-owned state of a watcher.
 ///
 /// Invariants:
-///  1. `mutex` guards `requests`, `registered` and `stopping`. `add`/`remove` update
-///     `registered` at once and queue a request; the thread applies requests in
-///     order, so `files` converges to `registered`.
-///  2. `wake_fd` is written only while `mutex` is held and `stopping` is false;
+///  1. `mutex_` guards `requests_`, `registered_` and `stopping_`. `add`/`remove` update
+///     `registered_` at once and queue a request; the thread applies requests in
+///     order, so `files_` converges to `registered_`.
+///  2. `wake_fd_` is written only while `mutex_` is held and `stopping_` is false;
 ///     `stop()` closes the descriptors only after the thread was joined, so no write
 ///     ever hits a closed or reused descriptor.
 ///  3. Everything below "thread-owned" is touched only by the watcher's thread
 ///     between its start and its join (thread start and `join()` order the accesses
 ///     of the constructor and of `stop()`); it needs no lock.
-///  4. Handlers run on the thread with no lock held; before each call the thread
-///     checks `stopping` under `mutex`, so once `stop()` has set it no new handler
-///     call starts.
-///  5. `polling_mode` and `windows` are written by the thread only (and by the
+///  4. Handlers run on the thread with no lock held. The thread checks `stopping_`
+///     before each call, but a call may still start just after `stop()` set it; no
+///     handler runs after `stop()` returns because `stop()` joins the thread (called
+///     from a handler, it returns at once and the thread ends after that handler).
+///  5. `polling_mode_` and `windows_` are written by the thread only (and by the
 ///     constructor before the thread starts) and read by any thread.
 struct file_watcher::impl {
     impl(change_handler change, error_handler error, file_watcher_options opts)
-        : on_change(std::move(change)), on_error(std::move(error)), options(opts) {}
+        : on_change_(std::move(change)), on_error_(std::move(error)), options_(opts) {}
 
-    const change_handler on_change;
-    const error_handler on_error;
-    const file_watcher_options options;
+    const change_handler on_change_;
+    const error_handler on_error_;
+    const file_watcher_options options_;
 
-    std::mutex mutex;
-    std::vector<request> requests;     // guarded by mutex
-    std::set<std::string> registered;  // guarded by mutex
-    bool stopping = false;             // guarded by mutex
-    unique_fd wake_fd;                 // see invariant 2
+    std::mutex mutex_;
+    std::vector<request> requests_;     // guarded by mutex_
+    std::set<std::string> registered_;  // guarded by mutex_
+    bool stopping_ = false;             // guarded by mutex_
+    unique_fd wake_fd_;                 // see invariant 2
 
-    std::mutex join_mutex;  // serializes concurrent stop() calls around join()
-    std::thread thread;
-    std::thread::id thread_id;  // guarded by mutex; set by the thread before any handler runs
+    std::mutex join_mutex_;  // serializes concurrent stop() calls around join()
+    std::thread thread_;
+    std::thread::id thread_id_;  // guarded by mutex_; set by the thread before any handler runs
 
-    std::atomic<bool> polling_mode{false};
-    std::atomic<std::uint64_t> windows{0};
+    std::atomic<bool> polling_mode_{false};
+    std::atomic<std::uint64_t> windows_{0};
 
     // Thread-owned.
     enum class phase { idle, debouncing, settling };
-    unique_fd inotify_fd;
-    std::string degraded_reason;  // set by the constructor when inotify is unusable
-    int degraded_error = 0;
-    std::map<std::string, watched_file> files;
-    std::map<std::string, std::pair<int, stat_signature>> dir_watches;  // dir -> wd, identity
-    std::map<int, std::string> watch_dirs;                              // wd -> dir
-    bool need_rewatch = false;
-    phase state = phase::idle;
-    clock::time_point window_start, last_touch, next_round, next_poll;
-    std::vector<char> event_buffer = std::vector<char>(64 * 1024);
+    unique_fd inotify_fd_;
+    std::string degraded_reason_;  // set by the constructor when inotify is unusable
+    int degraded_error_ = 0;
+    std::map<std::string, watched_file> files_;
+    std::map<std::string, std::pair<int, stat_signature>> dir_watches_;  // dir -> wd, identity
+    std::map<int, std::string> watch_dirs_;                              // wd -> dir
+    bool need_rewatch_ = false;
+    phase state_ = phase::idle;
+    clock::time_point window_start_, last_touch_, next_round_, next_poll_;
+    std::vector<char> event_buffer_ = std::vector<char>(64 * 1024);
 
     void run();
     bool apply_requests();
@@ -353,40 +355,39 @@ struct file_watcher::impl {
 void file_watcher::impl::wake_locked() {
     const std::uint64_t one = 1;
     // A full eventfd counter (EAGAIN) already means "wake up"; nothing else fails.
-    [[maybe_unused]] const ssize_t n = ::write(wake_fd.get(), &one, sizeof one);
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
 bool file_watcher::impl::stop_requested() {
-    std::lock_guard lock(mutex);
-    return stopping;
+    std::lock_guard lock(mutex_);
+    return stopping_;
 }
 
 void file_watcher::impl::report(const watch_error& e) {
     if (stop_requested()) return;
-    if (!on_error) {
-        std::fprintf(stderr, "cfgreg: %s\n", e.message.c_str());
+    if (!on_error_) {
+        write_default_error(e.message);
         return;
     }
     try {
-        on_error(e);
+        on_error_(e);
     } catch (...) {
-        std::fprintf(stderr, "cfgreg: error handler threw while reporting: %s\n",
-                     e.message.c_str());
+        write_default_error(e.message, "error handler threw while reporting: ");
     }
 }
 
 void file_watcher::impl::run() {
-    if (!degraded_reason.empty()) enter_polling(degraded_reason, degraded_error, clock::now());
+    if (!degraded_reason_.empty()) enter_polling(degraded_reason_, degraded_error_, clock::now());
     while (apply_requests()) {
-        if (need_rewatch) rewatch(clock::now());
+        if (need_rewatch_) rewatch(clock::now());
         wait_for_activity();
 
         const auto now = clock::now();
         read_events(now);
-        // Relaxed: after the thread starts, only this thread writes polling_mode.
-        if (polling_mode.load(std::memory_order_relaxed) && now >= next_poll) {
+        // Relaxed: after the thread starts, only this thread writes polling_mode_.
+        if (polling_mode_.load(std::memory_order_relaxed) && now >= next_poll_) {
             poll_scan(now);
-            next_poll = now + options.poll_interval;
+            next_poll_ = now + options_.poll_interval;
         }
         advance(now);
     }
@@ -395,16 +396,16 @@ void file_watcher::impl::run() {
 bool file_watcher::impl::apply_requests() {
     std::vector<request> batch;
     {
-        std::lock_guard lock(mutex);
-        if (stopping) return false;
-        batch.swap(requests);
+        std::lock_guard lock(mutex_);
+        if (stopping_) return false;
+        batch.swap(requests_);
     }
 
     const auto now = clock::now();
     for (auto& r : batch) {
         if (!r.add) {
-            files.erase(r.path);
-            need_rewatch = true;
+            files_.erase(r.path);
+            need_rewatch_ = true;
             continue;
         }
         watched_file f;
@@ -414,7 +415,7 @@ bool file_watcher::impl::apply_requests() {
         f.polled = stat_path(f.path);
         // The baseline was taken before the watch existed: re-read once to catch a
         // change that landed in between.
-        auto [it, inserted] = files.insert_or_assign(std::move(r.path), std::move(f));
+        auto [it, inserted] = files_.insert_or_assign(std::move(r.path), std::move(f));
         touch(it->second, now);
     }
     return true;
@@ -422,13 +423,13 @@ bool file_watcher::impl::apply_requests() {
 
 void file_watcher::impl::wait_for_activity() {
     auto deadline = clock::time_point::max();
-    if (state == phase::debouncing) {
-        deadline = std::min(last_touch + options.debounce, window_start + options.max_wait);
-    } else if (state == phase::settling) {
-        deadline = next_round;
+    if (state_ == phase::debouncing) {
+        deadline = std::min(last_touch_ + options_.debounce, window_start_ + options_.max_wait);
+    } else if (state_ == phase::settling) {
+        deadline = next_round_;
     }
     // Relaxed: as in run(); this thread is the only writer.
-    if (polling_mode.load(std::memory_order_relaxed)) deadline = std::min(deadline, next_poll);
+    if (polling_mode_.load(std::memory_order_relaxed)) deadline = std::min(deadline, next_poll_);
 
     timespec timeout{};
     timespec* timeout_ptr = nullptr;
@@ -440,25 +441,25 @@ void file_watcher::impl::wait_for_activity() {
         timeout_ptr = &timeout;
     }
 
-    pollfd fds[2] = {{wake_fd.get(), POLLIN, 0}, {inotify_fd.get(), POLLIN, 0}};
-    const nfds_t count = inotify_fd ? 2 : 1;
+    pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0}, {inotify_fd_.get(), POLLIN, 0}};
+    const nfds_t count = inotify_fd_ ? 2 : 1;
     if (::ppoll(fds, count, timeout_ptr, nullptr) > 0 && (fds[0].revents & POLLIN)) {
         std::uint64_t value = 0;
-        [[maybe_unused]] const ssize_t n = ::read(wake_fd.get(), &value, sizeof value);
+        [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
     }
 }
 
 void file_watcher::impl::read_events(clock::time_point now) {
-    while (inotify_fd) {
-        const ssize_t n = ::read(inotify_fd.get(), event_buffer.data(), event_buffer.size());
+    while (inotify_fd_) {
+        const ssize_t n = ::read(inotify_fd_.get(), event_buffer_.data(), event_buffer_.size());
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return;  // EAGAIN: drained
 
         for (std::size_t at = 0; at < static_cast<std::size_t>(n);) {
             // The name follows the fixed part, NUL-padded to `len` bytes (0 when absent).
             inotify_event ev{};
-            std::memcpy(&ev, event_buffer.data() + at, sizeof ev);
-            const char* name = event_buffer.data() + at + sizeof ev;
+            std::memcpy(&ev, event_buffer_.data() + at, sizeof ev);
+            const char* name = event_buffer_.data() + at + sizeof ev;
             dispatch(ev, std::string_view(name, ::strnlen(name, ev.len)), now);
             at += sizeof ev + ev.len;
         }
@@ -468,23 +469,23 @@ void file_watcher::impl::read_events(clock::time_point now) {
 void file_watcher::impl::dispatch(const inotify_event& ev, std::string_view name,
                                   clock::time_point now) {
     if (ev.mask & IN_Q_OVERFLOW) {
-        for (auto& [path, f] : files) {
+        for (auto& [path, f] : files_) {
             f.writer_open = false;
             touch(f, now);
         }
         return;
     }
-    const auto w = watch_dirs.find(ev.wd);
-    if (w == watch_dirs.end()) return;
+    const auto w = watch_dirs_.find(ev.wd);
+    if (w == watch_dirs_.end()) return;
     const std::string dir = w->second;
     if (ev.mask & IN_IGNORED) {
-        const auto d = dir_watches.find(dir);
-        if (d != dir_watches.end() && d->second.first == ev.wd) dir_watches.erase(d);
-        watch_dirs.erase(w);
+        const auto d = dir_watches_.find(dir);
+        if (d != dir_watches_.end() && d->second.first == ev.wd) dir_watches_.erase(d);
+        watch_dirs_.erase(w);
     }
 
     // A nameless event is about the directory itself (deleted, moved, unwatched).
-    for (auto& [path, f] : files) {
+    for (auto& [path, f] : files_) {
         const auto d = f.where.interest.find(dir);
         if (d == f.where.interest.end()) continue;
         if (!name.empty() && d->second.find(name) == d->second.end()) continue;
@@ -503,22 +504,22 @@ void file_watcher::impl::dispatch(const inotify_event& ev, std::string_view name
 }
 
 void file_watcher::impl::touch(watched_file& f, clock::time_point now) {
-    need_rewatch = true;
+    need_rewatch_ = true;
     f.pending = true;
     f.has_candidate = false;
-    if (state == phase::idle) {
-        state = phase::debouncing;
-        window_start = now;
+    if (state_ == phase::idle) {
+        state_ = phase::debouncing;
+        window_start_ = now;
     }
-    last_touch = now;
-    if (state == phase::settling) next_round = std::min(next_round, now + options.debounce);
+    last_touch_ = now;
+    if (state_ == phase::settling) next_round_ = std::min(next_round_, now + options_.debounce);
 }
 
 void file_watcher::impl::rewatch(clock::time_point now) {
-    need_rewatch = false;
-    if (!inotify_fd) return;
+    need_rewatch_ = false;
+    if (!inotify_fd_) return;
     std::set<std::string> wanted;
-    for (auto& [path, f] : files) {
+    for (auto& [path, f] : files_) {
         f.where = resolve(f.path);
         for (const auto& [dir, names] : f.where.interest) {
             wanted.insert(dir);
@@ -526,54 +527,54 @@ void file_watcher::impl::rewatch(clock::time_point now) {
     }
 
     // Drop watches no path leads through any more (an old `..data` target).
-    for (auto it = dir_watches.begin(); it != dir_watches.end();) {
+    for (auto it = dir_watches_.begin(); it != dir_watches_.end();) {
         if (wanted.count(it->first) != 0) {
             ++it;
             continue;
         }
-        ::inotify_rm_watch(inotify_fd.get(), it->second.first);
-        watch_dirs.erase(it->second.first);
-        it = dir_watches.erase(it);
+        ::inotify_rm_watch(inotify_fd_.get(), it->second.first);
+        watch_dirs_.erase(it->second.first);
+        it = dir_watches_.erase(it);
     }
 
     // Arm new directories, and directories replaced by another inode.
     for (const auto& dir : wanted) {
         const stat_signature id = stat_path(dir);
         if (id.error != 0) continue;  // gone again; the event that removed it brings us back
-        const auto it = dir_watches.find(dir);
-        const bool same = it != dir_watches.end() && it->second.second.dev == id.dev &&
+        const auto it = dir_watches_.find(dir);
+        const bool same = it != dir_watches_.end() && it->second.second.dev == id.dev &&
                           it->second.second.ino == id.ino;
         if (same) continue;
 
-        const int wd = ::inotify_add_watch(inotify_fd.get(), dir.c_str(), dir_event_mask);
+        const int wd = ::inotify_add_watch(inotify_fd_.get(), dir.c_str(), dir_event_mask);
         if (wd < 0) {
             const int err = errno;
             if (err == ENOENT || err == ENOTDIR) continue;
             enter_polling("inotify_add_watch(" + dir + ") failed: " + errno_text(err), err, now);
             return;
         }
-        if (it != dir_watches.end() && it->second.first != wd) {
-            ::inotify_rm_watch(inotify_fd.get(), it->second.first);
-            watch_dirs.erase(it->second.first);
+        if (it != dir_watches_.end() && it->second.first != wd) {
+            ::inotify_rm_watch(inotify_fd_.get(), it->second.first);
+            watch_dirs_.erase(it->second.first);
         }
-        dir_watches[dir] = {wd, id};
-        watch_dirs[wd] = dir;
+        dir_watches_[dir] = {wd, id};
+        watch_dirs_[wd] = dir;
 
         // Whatever happened in this directory before the watch existed went unseen.
-        for (auto& [path, f] : files) {
+        for (auto& [path, f] : files_) {
             if (f.where.interest.count(dir) != 0) touch(f, now);
         }
     }
 }
 
 void file_watcher::impl::enter_polling(const std::string& reason, int err, clock::time_point now) {
-    inotify_fd.reset();
-    dir_watches.clear();
-    watch_dirs.clear();
+    inotify_fd_.reset();
+    dir_watches_.clear();
+    watch_dirs_.clear();
     // Release pairs with the acquire load in file_watcher::polling().
-    polling_mode.store(true, std::memory_order_release);
-    next_poll = now + options.poll_interval;
-    for (auto& [path, f] : files) {
+    polling_mode_.store(true, std::memory_order_release);
+    next_poll_ = now + options_.poll_interval;
+    for (auto& [path, f] : files_) {
         f.polled = stat_path(f.path);
         f.writer_open = false;
         touch(f, now);
@@ -582,21 +583,21 @@ void file_watcher::impl::enter_polling(const std::string& reason, int err, clock
     watch_error e;
     e.kind = watch_error_kind::degraded;
     if (err != 0) e.code = std::error_code(err, std::system_category());
-    e.message = "degraded: polling every " + std::to_string(options.poll_interval.count()) +
+    e.message = "degraded: polling every " + std::to_string(options_.poll_interval.count()) +
                 " ms because " + reason;
     report(e);
 }
 
 void file_watcher::impl::poll_scan(clock::time_point now) {
-    for (auto& [path, f] : files) {
+    for (auto& [path, f] : files_) {
         const stat_signature now_sig = stat_path(f.path);
         if (now_sig == f.polled) {
             // Re-read without extending a running window: stat cannot be trusted.
             if (recently_modified(now_sig) && !f.pending) {
                 f.pending = true;
-                if (state == phase::idle) {
-                    state = phase::debouncing;
-                    window_start = last_touch = now;
+                if (state_ == phase::idle) {
+                    state_ = phase::debouncing;
+                    window_start_ = last_touch_ = now;
                 }
             }
             continue;
@@ -607,19 +608,20 @@ void file_watcher::impl::poll_scan(clock::time_point now) {
 }
 
 void file_watcher::impl::advance(clock::time_point now) {
-    if (state == phase::idle) return;
-    if (state == phase::debouncing) {
-        if (now < std::min(last_touch + options.debounce, window_start + options.max_wait)) return;
-        state = phase::settling;
-        next_round = now;
+    if (state_ == phase::idle) return;
+    if (state_ == phase::debouncing) {
+        if (now < std::min(last_touch_ + options_.debounce, window_start_ + options_.max_wait))
+            return;
+        state_ = phase::settling;
+        next_round_ = now;
     }
-    if (now >= next_round) run_round(now);
+    if (now >= next_round_) run_round(now);
 }
 
 void file_watcher::impl::run_round(clock::time_point now) {
     bool ready = true;
     auto next = clock::time_point::max();
-    for (auto& [path, f] : files) {
+    for (auto& [path, f] : files_) {
         if (!f.pending) continue;
         snapshot s = read_snapshot(f.path);
         if (!f.has_candidate || !f.candidate.same_as(s)) {
@@ -631,8 +633,8 @@ void file_watcher::impl::run_round(clock::time_point now) {
         // Ready once two reads `settle` apart agree; longer for an empty or missing
         // file, and while a writer that modified the file has not closed it yet.
         const bool empty = f.candidate.empty_or_missing();
-        auto ready_at = f.candidate_since + (empty ? options.empty_grace : options.settle);
-        if (f.writer_open) ready_at = std::max(ready_at, f.writer_since + options.writer_grace);
+        auto ready_at = f.candidate_since + (empty ? options_.empty_grace : options_.settle);
+        if (f.writer_open) ready_at = std::max(ready_at, f.writer_since + options_.writer_grace);
         if (ready_at > now) {
             ready = false;
             next = std::min(next, ready_at);
@@ -641,7 +643,7 @@ void file_watcher::impl::run_round(clock::time_point now) {
     if (ready) {
         finish_window();
     } else {
-        next_round = next;
+        next_round_ = next;
     }
 }
 
@@ -651,8 +653,8 @@ void file_watcher::impl::finish_window() {
 
     // Under the lock only to leave out files removed meanwhile (request queued).
     {
-        std::lock_guard lock(mutex);
-        for (auto& [path, f] : files) {
+        std::lock_guard lock(mutex_);
+        for (auto& [path, f] : files_) {
             if (!f.pending) continue;
             f.pending = false;
             f.has_candidate = false;
@@ -669,21 +671,21 @@ void file_watcher::impl::finish_window() {
             f.reported_error = 0;
             if (f.known == s.print) continue;
             f.known = s.print;
-            if (registered.count(path) == 0) continue;
+            if (registered_.count(path) == 0) continue;
             changes.push_back({f.display, std::move(s.resolved), std::move(s.content)});
         }
     }
-    state = phase::idle;
+    state_ = phase::idle;
 
     // Handlers run with no lock held.
     for (const auto& e : errors) {
         report(e);
     }
-    if (!changes.empty() && on_change && !stop_requested()) {
+    if (!changes.empty() && on_change_ && !stop_requested()) {
         std::sort(changes.begin(), changes.end(),
                   [](const file_change& a, const file_change& b) { return a.path < b.path; });
         try {
-            on_change(std::move(changes));
+            on_change_(std::move(changes));
         } catch (const std::exception& ex) {
             report({watch_error_kind::callback,
                     {},
@@ -695,15 +697,15 @@ void file_watcher::impl::finish_window() {
     }
     // Release pairs with the acquire load in windows_closed(): the handlers above
     // happened before a caller sees the new count.
-    windows.fetch_add(1, std::memory_order_release);
+    windows_.fetch_add(1, std::memory_order_release);
 }
 
 bool file_watcher::impl::enqueue(request r) {
-    std::lock_guard lock(mutex);
-    if (stopping) return false;
-    const bool fresh = r.add ? registered.insert(r.path).second : registered.erase(r.path) != 0;
+    std::lock_guard lock(mutex_);
+    if (stopping_) return false;
+    const bool fresh = r.add ? registered_.insert(r.path).second : registered_.erase(r.path) != 0;
     if (!fresh) return false;
-    requests.push_back(std::move(r));
+    requests_.push_back(std::move(r));
     wake_locked();
     return true;
 }
@@ -719,28 +721,29 @@ file_watcher::file_watcher(change_handler on_change, error_handler on_error,
     }
     impl_ = std::make_unique<impl>(std::move(on_change), std::move(on_error), options);
 
-    impl_->wake_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!impl_->wake_fd) {
+    impl_->wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!impl_->wake_fd_) {
         throw std::system_error(errno, std::system_category(), "cfgreg: file_watcher: eventfd");
     }
     if (options.force_polling) {
-        impl_->degraded_reason = "file_watcher_options::force_polling is set";
+        impl_->degraded_reason_ = "file_watcher_options::force_polling is set";
     } else {
-        impl_->inotify_fd.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-        if (!impl_->inotify_fd) {
-            impl_->degraded_error = errno;
-            impl_->degraded_reason = "inotify_init1 failed: " + errno_text(errno);
+        impl_->inotify_fd_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+        if (!impl_->inotify_fd_) {
+            impl_->degraded_error_ = errno;
+            impl_->degraded_reason_ = "inotify_init1 failed: " + errno_text(errno);
         }
     }
     // Release pairs with the acquire load in polling(); the thread is not running yet.
-    if (!impl_->degraded_reason.empty()) impl_->polling_mode.store(true, std::memory_order_release);
+    if (!impl_->degraded_reason_.empty())
+        impl_->polling_mode_.store(true, std::memory_order_release);
 
     // The thread records its own id before it can call a handler, so that stop() called from
     // a handler always recognizes it (the constructor may not have returned yet).
-    impl_->thread = std::thread([state = impl_.get()] {
+    impl_->thread_ = std::thread([state = impl_.get()] {
         {
-            std::lock_guard lock(state->mutex);
-            state->thread_id = std::this_thread::get_id();
+            std::lock_guard lock(state->mutex_);
+            state->thread_id_ = std::this_thread::get_id();
         }
         state->run();
     });
@@ -777,31 +780,31 @@ bool file_watcher::remove(const std::filesystem::path& file) {
 void file_watcher::stop() {
     bool from_handler = false;
     {
-        std::lock_guard lock(impl_->mutex);
-        if (!impl_->stopping) {
-            impl_->stopping = true;
+        std::lock_guard lock(impl_->mutex_);
+        if (!impl_->stopping_) {
+            impl_->stopping_ = true;
             impl_->wake_locked();
         }
-        from_handler = std::this_thread::get_id() == impl_->thread_id;
+        from_handler = std::this_thread::get_id() == impl_->thread_id_;
     }
     if (from_handler) return;  // the thread ends by itself once the handler returns
 
-    std::lock_guard join_lock(impl_->join_mutex);
-    if (!impl_->thread.joinable()) return;
-    impl_->thread.join();
-    std::lock_guard lock(impl_->mutex);
-    impl_->inotify_fd.reset();
-    impl_->wake_fd.reset();
+    std::lock_guard join_lock(impl_->join_mutex_);
+    if (!impl_->thread_.joinable()) return;
+    impl_->thread_.join();
+    std::lock_guard lock(impl_->mutex_);
+    impl_->inotify_fd_.reset();
+    impl_->wake_fd_.reset();
 }
 
 bool file_watcher::polling() const noexcept {
     // Acquire pairs with the release stores in the constructor and enter_polling().
-    return impl_->polling_mode.load(std::memory_order_acquire);
+    return impl_->polling_mode_.load(std::memory_order_acquire);
 }
 
 std::uint64_t file_watcher::windows_closed() const noexcept {
     // Acquire pairs with the release increment at the end of finish_window().
-    return impl_->windows.load(std::memory_order_acquire);
+    return impl_->windows_.load(std::memory_order_acquire);
 }
 
 }  // namespace cfgreg::detail

@@ -10,21 +10,7 @@
 
 namespace cfgreg {
 
-std::strong_ordering operator<=>(const key_path::segment& a, const key_path::segment& b) noexcept {
-    if (a.is_index_ != b.is_index_)
-        return a.is_index_ ? std::strong_ordering::less : std::strong_ordering::greater;
-    if (a.is_index_) return a.index_ <=> b.index_;
-    return a.name_.compare(b.name_) <=> 0;
-}
-
-namespace {
-
-bool is_bare_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
+void detail::append_utf8(std::string& out, std::uint32_t cp) {
     if (cp < 0x80) {
         out += static_cast<char>(cp);
     } else if (cp < 0x800) {
@@ -40,6 +26,20 @@ void append_utf8(std::string& out, std::uint32_t cp) {
         out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
         out += static_cast<char>(0x80 | (cp & 0x3F));
     }
+}
+
+std::strong_ordering operator<=>(const key_path::segment& a, const key_path::segment& b) noexcept {
+    if (a.is_index_ != b.is_index_)
+        return a.is_index_ ? std::strong_ordering::less : std::strong_ordering::greater;
+    if (a.is_index_) return a.index_ <=> b.index_;
+    return a.name_.compare(b.name_) <=> 0;
+}
+
+namespace {
+
+bool is_bare_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 class path_parser {
@@ -162,7 +162,7 @@ class path_parser {
                             return false;
                     }
                     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-                    append_utf8(out, cp);
+                    detail::append_utf8(out, cp);
                     break;
                 }
                 default:

@@ -12,12 +12,12 @@
 namespace cfgreg {
 
 struct subscription::state {
-    std::mutex mu;
-    std::condition_variable idle;
-    bool connected = true;                             // guarded by mu
-    std::vector<std::thread::id> running;              // threads inside `deliver`; guarded by mu
-    std::function<void(const change_batch&)> deliver;  // dropped once disconnected and idle
-    boost::signals2::connection connection;            // set once, before the first delivery
+    std::mutex mu_;
+    std::condition_variable idle_;
+    bool connected_ = true;                             // guarded by mu_
+    std::vector<std::thread::id> running_;              // threads inside `deliver_`; guarded by mu_
+    std::function<void(const change_batch&)> deliver_;  // dropped once disconnected and idle
+    boost::signals2::connection connection_;            // set once, before the first delivery
 };
 
 const char* to_string(change_kind k) noexcept {
@@ -35,27 +35,27 @@ const char* to_string(change_kind k) noexcept {
 void subscription::unsubscribe() noexcept {
     if (state_ == nullptr) return;
     std::shared_ptr<state> st = std::move(state_);
-    st->connection.disconnect();
+    st->connection_.disconnect();
 
     std::function<void(const change_batch&)> doomed;
     {
-        std::unique_lock lock(st->mu);
-        st->connected = false;
+        std::unique_lock lock(st->mu_);
+        st->connected_ = false;
         // Wait for calls on other threads; a call on this thread is the caller itself.
         const std::thread::id self = std::this_thread::get_id();
-        st->idle.wait(lock, [&] {
-            return std::all_of(st->running.begin(), st->running.end(),
+        st->idle_.wait(lock, [&] {
+            return std::all_of(st->running_.begin(), st->running_.end(),
                                [&](std::thread::id id) { return id == self; });
         });
-        if (st->running.empty()) doomed = std::move(st->deliver);
+        if (st->running_.empty()) doomed = std::move(st->deliver_);
     }
     // The callback object is destroyed here, with no lock held: its captures may unsubscribe.
 }
 
 bool subscription::active() const noexcept {
     if (state_ == nullptr) return false;
-    std::lock_guard lock(state_->mu);
-    return state_->connected;
+    std::lock_guard lock(state_->mu_);
+    return state_->connected_;
 }
 
 namespace detail {
@@ -89,19 +89,19 @@ subscription notifier::subscribe_batch(std::function<void(const change_batch&)> 
 
 subscription notifier::connect(std::function<void(const change_batch&)> deliver) {
     auto st = std::make_shared<subscription::state>();
-    st->deliver = std::move(deliver);
+    st->deliver_ = std::move(deliver);
     // The slot holds only a weak reference: the handle owns the state.
     std::weak_ptr<subscription::state> weak = st;
-    st->connection = signal_.connect([this, weak](const change_batch& batch) {
+    st->connection_ = signal_.connect([this, weak](const change_batch& batch) {
         std::shared_ptr<subscription::state> s = weak.lock();
         if (s == nullptr) return;
         {
-            std::lock_guard lock(s->mu);
-            if (!s->connected) return;  // invariant 3
-            s->running.push_back(std::this_thread::get_id());
+            std::lock_guard lock(s->mu_);
+            if (!s->connected_) return;  // invariant 3
+            s->running_.push_back(std::this_thread::get_id());
         }
         try {
-            s->deliver(batch);
+            s->deliver_(batch);
         } catch (const std::exception& e) {
             report_(error(errc::callback_failed, std::string("subscriber threw: ") + e.what()));
         } catch (...) {
@@ -109,13 +109,13 @@ subscription notifier::connect(std::function<void(const change_batch&)> deliver)
         }
         std::function<void(const change_batch&)> doomed;
         {
-            std::lock_guard lock(s->mu);
-            s->running.erase(
-                std::find(s->running.begin(), s->running.end(), std::this_thread::get_id()));
+            std::lock_guard lock(s->mu_);
+            s->running_.erase(
+                std::find(s->running_.begin(), s->running_.end(), std::this_thread::get_id()));
             // Unsubscribed from inside this very call: drop the callback now that it returned.
-            if (!s->connected && s->running.empty()) doomed = std::move(s->deliver);
+            if (!s->connected_ && s->running_.empty()) doomed = std::move(s->deliver_);
         }
-        s->idle.notify_all();
+        s->idle_.notify_all();
     });
     return subscription(std::move(st));
 }

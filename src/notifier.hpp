@@ -11,8 +11,8 @@
 //  1. `queue_mu_` guards `queue_` and `draining_`; it is never held while a callback runs.
 //  2. At most one thread drains at a time (`draining_`), so batches reach every
 //     subscriber in the order `publish` received them.
-//  3. A subscription's `state::mu` guards its `connected` flag, its running-call
-//     list and its callback object; a call starts only while `connected`, so once
+//  3. A subscription's `state::mu_` guards its `connected_` flag, its running-call
+//     list and its callback object; a call starts only while `connected_`, so once
 //     `unsubscribe` has set it false and seen no call running on another thread, the
 //     callback never runs again.
 

@@ -198,7 +198,8 @@ const snapshot_entry* layer_content::find(const key_path& path) const {
 registry::impl::impl() : current(new published_state{std::make_shared<snapshot_state>()}) {}
 
 registry::impl::~impl() {
-    // No reader remains (destroying a registry in use is undefined), so no pin is needed.
+    // No reader remains (destroying a registry in use is undefined), so no pin is needed;
+    // relaxed, as no writer remains either and the last one's store happened before this.
     delete current.load(std::memory_order_relaxed);
 }
 
@@ -266,7 +267,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
 
     // New effective state and the change set against the current one. Its entries
     // point into the candidate layers' lists, which it keeps alive.
-    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    // Relaxed: only writers store `current`, all under write_mu (inv. 1), so this is never stale.
+    const auto* old_published = current.load(std::memory_order_relaxed);
     std::shared_ptr<const snapshot_state> before = old_published->state;
     auto next = std::make_shared<snapshot_state>();
     next->generation = before->generation + 1;
@@ -340,8 +342,8 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         leaves.store(news[n]->path.str(), in_lists[n]);
     if (added) leaves.promote();  // new keys readable in one probe, without the lock
 
-    // Release pairs with readers' acquire load in `pinned_state`; the old holder is
-    // freed once no pinned reader can hold it (invariants 3 and 6).
+    // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`;
+    // the old holder is freed once no pinned reader can hold it (invariants 3 and 6).
     current.store(new published_state{next}, std::memory_order_release);
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
@@ -379,7 +381,8 @@ void registry::impl::after_commit_locked(const change_set& changes) const {
 }
 
 void registry::impl::republish_secrets_locked() {
-    const auto* old_published = current.load(std::memory_order_relaxed);  // writer (inv. 1)
+    // Relaxed: only writers store `current`, all under write_mu (inv. 1), so this is never stale.
+    const auto* old_published = current.load(std::memory_order_relaxed);
     const snapshot_state& old = *old_published->state;
     auto next = std::make_shared<snapshot_state>();
     next->generation = old.generation;
@@ -412,7 +415,8 @@ namespace {
 template <class F>
 auto with_state(const registry::impl& m, F&& f) {
     detail::epoch::guard pin;
-    // Acquire pairs with the release store in commit_locked: the state is fully built.
+    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked:
+    // the state is fully built.
     const published_state* p = m.current.load(std::memory_order_acquire);
     return f(*p->state);
 }
@@ -460,7 +464,8 @@ std::vector<std::string> registry::keys(std::string_view prefix) const {
 
 cfgreg::snapshot registry::snapshot() const {
     detail::epoch::guard pin;
-    // Acquire pairs with the release store in commit_locked; the copy keeps the state alive.
+    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked;
+    // the copy keeps the state alive.
     return cfgreg::snapshot(impl_->current.load(std::memory_order_acquire)->state);
 }
 

@@ -115,9 +115,10 @@ struct registry::impl {
     /// running any callback; `notes.drain()` delivers them once `write_mu` is released.
     void after_commit_locked(const detail::change_set& changes) const;
 
-    /// The current state; precondition: `write_mu` held (or the caller is pinned).
+    /// The current state; precondition: `write_mu` held.
     const detail::snapshot_state& state_locked() const {
-        return *current.load(std::memory_order_relaxed)->state;  // writers only: see inv. 1
+        // Relaxed: every store to `current` happens under `write_mu` (inv. 1), never stale here.
+        return *current.load(std::memory_order_relaxed)->state;
     }
 
     /// A copy of the layer `kind`/`name`, or an empty one with that identity.
@@ -143,7 +144,9 @@ struct registry::impl {
     /// that commits reach it in generation order; it must run no user code.
     std::function<void(const detail::change_set&)> after_commit_hook;
 
-    // ---- Reload, validation and notification (src/reload.cpp) --------------------------
+    // ---- Reload, validation and notification ----------------------------------------------
+    // `install_hooks`, `report` and `stop_watches` are in src/reload.cpp; `reload` and
+    // `reserve_file_layer` are in src/registry.cpp.
     // `validators` is guarded by `write_mu`; `error_mu` guards `error_handler`;
     // `watch_mu` guards `watches`. None of them is held while user code runs, except
     // `write_mu` around validators (documented on `registry::validate`).

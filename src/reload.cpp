@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: MIT
 // Hot reload, validators, change notifications and the error channel of `cfgreg::registry`.
-#include <cstdio>
 #include <exception>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
+#include "error_sink.hpp"
 #include "file_watcher.hpp"
 #include "registry_impl.hpp"
 
 namespace cfgreg {
 
 struct watch_handle::state {
-    std::unique_ptr<detail::file_watcher> watcher;
-    std::atomic<bool> stopped{false};
+    std::unique_ptr<detail::file_watcher> watcher_;
+    std::atomic<bool> stopped_{false};
 
     void stop() noexcept {
-        stopped.store(true, std::memory_order_relaxed);  // a flag for active(); stop() joins
-        watcher->stop();
+        // Relaxed: the flag publishes no other memory; only active() reads it. It is set
+        // before the join, so active() on another thread turns false while stop() waits.
+        stopped_.store(true, std::memory_order_relaxed);
+        watcher_->stop();
     }
 };
 
@@ -26,12 +28,13 @@ void watch_handle::stop() noexcept {
 }
 
 bool watch_handle::active() const noexcept {
-    // Relaxed: a flag read on its own; stop() itself joins the thread.
-    return state_ != nullptr && !state_->stopped.load(std::memory_order_relaxed);
+    // Relaxed: nothing is read on the strength of this flag; a stale true only means that
+    // stop() has just begun on another thread, and stop() itself joins.
+    return state_ != nullptr && !state_->stopped_.load(std::memory_order_relaxed);
 }
 
 bool watch_handle::polling() const noexcept {
-    return state_ != nullptr && state_->watcher->polling();
+    return state_ != nullptr && state_->watcher_->polling();
 }
 
 namespace {
@@ -133,7 +136,7 @@ void registry::impl::report(const error& e) const {
     } catch (...) {
         // A throwing handler must not take the watcher thread down; fall back to stderr.
     }
-    std::fprintf(stderr, "cfgreg: %s\n", e.what());
+    detail::write_default_error(e.what());
 }
 
 void registry::impl::stop_watches() noexcept {
@@ -181,7 +184,7 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     };
 
     auto s = std::make_shared<watch_handle::state>();
-    s->watcher = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
+    s->watcher_ = std::make_unique<detail::file_watcher>(on_change, on_error, engine);
 
     // Each file takes its place in the layer order now, even one that cannot be
     // loaded yet, so that the files' order decides precedence whenever they load.
@@ -204,9 +207,9 @@ watch_handle registry::watch(const std::vector<std::filesystem::path>& files,
     m->reload(loaded);
     for (std::size_t i = 0; i < files.size(); ++i) {
         if (texts[i])
-            s->watcher->add(files[i], *texts[i]);
+            s->watcher_->add(files[i], *texts[i]);
         else
-            s->watcher->add(files[i]);
+            s->watcher_->add(files[i]);
     }
 
     {

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Private text helpers shared by the value, key path and TOML/JSON output code.
+// Private text helpers shared by the value, key path and TOML/JSON output code (and tests).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "cfgreg/value.hpp"
 
 namespace cfgreg::detail {
+
+/// Appends the code point `cp` (at most U+10FFFF) encoded as UTF-8.
+void append_utf8(std::string& out, std::uint32_t cp);
 
 /// Appends `s` as a TOML basic string (also valid JSON): quotes, escapes,
 /// control characters as \uXXXX.

@@ -68,6 +68,16 @@ inline void save_by_rename(const std::filesystem::path& file, std::string_view c
     std::filesystem::rename(temporary, file);
 }
 
+/// What Kubernetes does to a ConfigMap volume in `dir`: writes `content` as config.toml
+/// into a new directory `version`, then swaps the `..data` symlink over to it in one rename.
+inline void publish_config_map(const temp_dir& dir, const std::string& version,
+                               std::string_view content) {
+    std::filesystem::create_directory(dir / version);
+    write_file(dir / version / "config.toml", content);
+    std::filesystem::create_directory_symlink(version, dir / "..data_tmp");
+    std::filesystem::rename(dir / "..data_tmp", dir / "..data");
+}
+
 /// Waits up to `patience` for a condition that no handler announces, checking it
 /// every millisecond; returns whether it came true.
 template <class Predicate>

@@ -28,6 +28,7 @@ using cfgreg::detail::file_watcher;
 using cfgreg::detail::file_watcher_options;
 using cfgreg::detail::watch_error;
 using cfgreg::detail::watch_error_kind;
+using cfgreg_test::publish_config_map;
 using cfgreg_test::save_by_rename;
 using cfgreg_test::write_chunks;
 using cfgreg_test::write_file;
@@ -196,13 +197,7 @@ TEST_CASE("file_watcher: three rename-over saves give three callbacks", "[file_w
 TEST_CASE("file_watcher: a Kubernetes ..data swap reloads, also after the old directory goes",
           "[file_watcher]") {
     temp_dir dir;
-    const auto publish = [&](const std::string& version, std::string_view content) {
-        fs::create_directory(dir / version);
-        write_file(dir / version / "config.toml", content);
-        fs::create_directory_symlink(version, dir / "..data_tmp");
-        fs::rename(dir / "..data_tmp", dir / "..data");
-    };
-    publish("..2026_01", "v = 1\n");
+    publish_config_map(dir, "..2026_01", "v = 1\n");
     fs::create_symlink("..data/config.toml", dir / "config.toml");
 
     recorder r;
@@ -210,12 +205,12 @@ TEST_CASE("file_watcher: a Kubernetes ..data swap reloads, also after the old di
     REQUIRE(w.add(dir / "config.toml"));
     REQUIRE(window_closed_after(w, 0));
 
-    publish("..2026_02", "v = 2\n");
+    publish_config_map(dir, "..2026_02", "v = 2\n");
     fs::remove_all(dir / "..2026_01");
     REQUIRE(r.wait_batches(1));
 
     // The watch followed the new target although the old one was deleted.
-    publish("..2026_03", "v = 3\n");
+    publish_config_map(dir, "..2026_03", "v = 3\n");
     fs::remove_all(dir / "..2026_02");
     REQUIRE(r.wait_batches(2));
 
@@ -243,9 +238,8 @@ TEST_CASE("file_watcher: delete then re-create reloads", "[file_watcher]") {
     CHECK(r.contents() == std::vector<std::string>{"v = 2\n"});
 }
 
-// The fault: a reader that reloads on the first event sees the empty or half-written
-// file.
 TEST_CASE("file_watcher: a file caught mid-write is never delivered early", "[file_watcher]") {
+    // Fault reproduced: a reader reloading on the first event saw an empty or half-written file.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string full = "name = \"service\"\nthreads = 8\n";
@@ -418,22 +412,32 @@ TEST_CASE("file_watcher: stop waits for a running handler and no handler runs af
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, "v = 1\n");
+    const auto probe = dir / "probe.toml";
     std::atomic<bool> entered{false};
+    std::atomic<bool> stop_began{false};
     std::atomic<bool> finished{false};
     std::atomic<int> calls{0};
+    file_watcher* self = nullptr;
     file_watcher w(
         [&](std::vector<file_change>) {
             calls.fetch_add(1);
             entered.store(true);
-            std::this_thread::sleep_for(200ms);  // stop() is called during this call
+            // Stay in this call until stop() has begun: from then on add() fails.
+            stop_began.store(eventually([&] {
+                if (!self->add(probe)) return true;
+                self->remove(probe);
+                return false;
+            }));
             finished.store(true);
         },
         [](const watch_error&) {});
+    self = &w;
     REQUIRE(w.add(file));
     write_file(file, "v = 2\n");
     REQUIRE(eventually([&] { return entered.load(); }));
 
     w.stop();
+    CHECK(stop_began.load());
     CHECK(finished.load());
     CHECK(calls.load() == 1);
     CHECK_FALSE(w.add(dir / "other.toml"));

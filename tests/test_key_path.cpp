@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// Parsing, canonical text and ordering of key paths.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// Ordered delivery of change batches to subscribers, and subscription shutdown across threads.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -124,14 +125,20 @@ TEST_CASE("notifier: unsubscribe from another thread waits for the running call"
     notifier n([](const cfgreg::error&) {});
     latch entered;
     std::atomic<bool> finished{false};
+    std::atomic<bool> unsubscribe_began{false};
     auto s = n.subscribe("k", false, [&](const change_event&) {
         entered.release();
-        std::this_thread::sleep_for(200ms);
+        // Stay in this call until unsubscribe() has begun: it disconnects first.
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!n.idle() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        unsubscribe_began = n.idle();
         finished = true;
     });
     std::thread publisher([&] { n.publish(batch_of(1, {"k"})); });
     REQUIRE(entered.wait());
     s.unsubscribe();
+    CHECK(unsubscribe_began.load());
     CHECK(finished.load());
     publisher.join();
 }

@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <functional>
-#include <latch>
 #include <random>
 #include <string>
 #include <thread>
@@ -17,10 +15,13 @@
 #include "cfgreg/sync_map.hpp"
 
 #include "sanitizers.hpp"
+#include "threads.hpp"
 
 namespace epoch = cfgreg::detail::epoch;
 
 namespace {
+
+using cfgreg_test::run_together;
 
 std::atomic<long> live_values{0};
 
@@ -53,19 +54,6 @@ bool intact(const Payload& p) {
     const std::size_t* last = first + (std::is_same_v<Payload, std::string> ? 4 : 3);
     return std::find(first, last, p.size()) != last &&
            std::all_of(p.begin(), p.end(), [&](auto c) { return c == p[0]; });
-}
-
-void run_together(std::vector<std::function<void()>> fns) {
-    std::latch start(static_cast<std::ptrdiff_t>(fns.size()));
-    std::vector<std::thread> threads;
-    for (auto& f : fns) {
-        threads.emplace_back([&start, &f] {
-            start.arrive_and_wait();
-            f();
-        });
-    }
-    for (auto& t : threads)
-        t.join();
 }
 
 // Two writers replace values `replacements` times in all, through every

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
+// The registry on strings and in-memory layers: reads, layers, handles, snapshots, secrets.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +15,38 @@
 
 using namespace cfgreg;
 using namespace std::chrono_literals;
+
+namespace {
+
+// A word-sized and a string-backed type whose converters throw on one number.
+struct word_port {
+    std::int32_t n = 0;
+};
+struct named_port {
+    std::string name;
+};
+constexpr std::int64_t throwing_port_number = 13;
+
+std::int64_t port_number(const value& v) {
+    const std::int64_t n = convert<std::int64_t>(v).value();
+    if (n == throwing_port_number) throw std::runtime_error("converter failed");
+    return n;
+}
+
+}  // namespace
+
+template <>
+struct cfgreg::converter<word_port> {
+    static result<word_port> from(const value& v) {
+        return word_port{static_cast<std::int32_t>(port_number(v))};
+    }
+};
+template <>
+struct cfgreg::converter<named_port> {
+    static result<named_port> from(const value& v) {
+        return named_port{std::to_string(port_number(v))};
+    }
+};
 
 namespace {
 
@@ -328,6 +363,29 @@ TEST_CASE("registry: a setting follows set, unset, delete and re-add", "[registr
     CHECK(ports.get() == std::vector<int>{1, 2});
     reg.set("ports[1]", 5).value();
     CHECK(ports.get() == std::vector<int>{1, 5});
+}
+
+TEST_CASE("registry: a setting whose conversion throws reports it and serves the fallback",
+          "[registry]") {
+    // Fault reproduced: the handle served its fallback while state() still reported success.
+    registry reg;
+    setting<word_port> small = reg.setting<word_port>("port", word_port{1});
+    setting<named_port> large = reg.setting<named_port>("port", named_port{"fallback"});
+    reg.set("port", 80).value();
+    CHECK(small.get().n == 80);
+    CHECK(small.state() == errc{});
+    CHECK(large.get().name == "80");
+    CHECK(large.state() == errc{});
+
+    reg.set("port", throwing_port_number).value();
+    CHECK(small.get().n == 1);
+    CHECK(small.state() == errc::invalid_argument);
+    CHECK(large.get().name == "fallback");
+    CHECK(large.state() == errc::invalid_argument);
+
+    reg.set("port", 81).value();
+    CHECK(small.get().n == 81);
+    CHECK(small.state() == errc{});
 }
 
 TEST_CASE("registry: a setting outlives its registry with the last value", "[registry]") {

@@ -38,6 +38,7 @@ using cfgreg::change_kind;
 using cfgreg::errc;
 using cfgreg::registry;
 using cfgreg::value;
+using cfgreg_test::publish_config_map;
 using cfgreg_test::save_by_rename;
 using cfgreg_test::write_chunks;
 using cfgreg_test::write_file;
@@ -277,13 +278,7 @@ TEST_CASE("reload: three rename-over saves in a row give three reloads, in order
 TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old directory goes",
           "[reload]") {
     temp_dir dir;
-    const auto publish = [&](const std::string& version, std::string_view content) {
-        fs::create_directory(dir / version);
-        write_file(dir / version / "config.toml", content);
-        fs::create_directory_symlink(version, dir / "..data_tmp");
-        fs::rename(dir / "..data_tmp", dir / "..data");
-    };
-    publish("..v1", "v = 1\nname = \"one\"\n");
+    publish_config_map(dir, "..v1", "v = 1\nname = \"one\"\n");
     const auto file = dir / "config.toml";
     fs::create_symlink("..data/config.toml", file);
 
@@ -294,13 +289,13 @@ TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old director
     REQUIRE(reg.get<int>("v") == 1);
     auto batches = reg.subscribe_batch(r.on_batch());
 
-    publish("..v2", "v = 2\nname = \"two\"\n");
+    publish_config_map(dir, "..v2", "v = 2\nname = \"two\"\n");
     fs::remove_all(dir / "..v1");
     REQUIRE(r.wait_batches(1));
     CHECK(reg.get<int>("v") == 2);
     CHECK(reg.get<std::string>("name") == "two");
 
-    publish("..v3", "v = 3\nname = \"three\"\n");
+    publish_config_map(dir, "..v3", "v = 3\nname = \"three\"\n");
     fs::remove_all(dir / "..v2");
     REQUIRE(r.wait_batches(2));
     CHECK(reg.get<int>("v") == 3);
@@ -314,9 +309,8 @@ TEST_CASE("reload: a Kubernetes ..data swap reloads, also after the old director
     CHECK(r.errors().empty());
 }
 
-// The fault: the file published as first seen after an editor truncates
-// it empties the configuration.
 TEST_CASE("reload: a file truncated and written 100 ms later never reads as empty", "[reload]") {
+    // Fault reproduced: an editor's truncate-then-write published an empty configuration.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string before = "name = \"old\"\ncount = 1\n[server]\nhosts = [\"a\", \"b\"]\n";
@@ -442,9 +436,8 @@ TEST_CASE("reload: editing either of two files recomputes the merge from both", 
     CHECK(r.errors().empty());
 }
 
-// The fault: each file of a window was committed on its own, so a validator saw a
-// mix of new and old files and rejected edits that are consistent together.
 TEST_CASE("reload: files saved in one window are validated and applied as one reload", "[reload]") {
+    // Fault reproduced: files saved together were validated one by one, rejecting consistent edits.
     temp_dir dir;
     const auto left = dir / "left.toml";
     const auto right = dir / "right.toml";
@@ -479,10 +472,9 @@ TEST_CASE("reload: files saved in one window are validated and applied as one re
     CHECK(keys_of(all[0]) == std::vector<std::string>{"left.n", "right.n"});
 }
 
-// The fault: a file that could not be loaded when the watch started was appended
-// above the files after it once it loaded, turning base and override around.
 TEST_CASE("reload: a file unloadable when the watch starts keeps its place once it loads",
           "[reload]") {
+    // Fault reproduced: a file unloadable at start went above later files once loaded.
     temp_dir dir;
     const auto base = dir / "base.toml";
     const auto over = dir / "override.toml";
@@ -610,9 +602,8 @@ TEST_CASE("reload: a key deleted from a table and a shortened array are removed"
     CHECK(r.errors().empty());
 }
 
-// The fault: a callback that calls back into the registry deadlocks on
-// a lock held during delivery.
 TEST_CASE("reload: a callback may get, set and unsubscribe itself while others write", "[reload]") {
+    // Fault reproduced: a callback calling back into the registry deadlocked on a delivery lock.
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, v_is(1));
@@ -666,9 +657,8 @@ TEST_CASE("reload: a callback may get, set and unsubscribe itself while others w
     CHECK(r.errors().empty());
 }
 
-// The fault: unsubscribe returning while the callback still runs
-// lets it use destroyed captures.
 TEST_CASE("reload: unsubscribe from another thread returns after the running call", "[reload]") {
+    // Fault reproduced: unsubscribe returned while the callback ran, so it used dead captures.
     temp_dir dir;
     const auto file = dir / "config.toml";
     write_file(file, v_is(1));
@@ -679,6 +669,7 @@ TEST_CASE("reload: unsubscribe from another thread returns after the running cal
 
     struct probe {
         std::atomic<bool> entered{false};
+        std::atomic<bool> unsubscribing{false};
         std::atomic<bool> finished{false};
         std::atomic<int> calls{0};
     };
@@ -686,13 +677,14 @@ TEST_CASE("reload: unsubscribe from another thread returns after the running cal
     auto slow = reg.subscribe("v", [q = p.get()](const change_event&) {
         q->calls.fetch_add(1);
         q->entered.store(true);
-        std::this_thread::sleep_for(300ms);  // unsubscribe() is called during this call
-        q->finished.store(true);
+        // Still running when unsubscribe() is called: it is called only after this flag.
+        q->finished.store(eventually([&] { return q->unsubscribing.load(); }));
     });
     auto marker = reg.subscribe("v", r.on_event());
 
     save_by_rename(file, v_is(2));
     REQUIRE(eventually([&] { return p->entered.load(); }));
+    p->unsubscribing.store(true);
     slow.unsubscribe();
     CHECK(p->finished.load());
     CHECK(p->calls.load() == 1);
@@ -812,10 +804,9 @@ TEST_CASE("reload: without inotify, polling picks up edits and the degraded mode
     CHECK(r.errors(errc::watch_degraded).size() == 1);
 }
 
-// The fault: a reader of a reloaded key falls onto the sync_map's locked path, or
-// sees it missing between erase and store.
 TEST_CASE("reload: readers of every key see one of two versions across 1000 rewrites, lock-free",
           "[reload]") {
+    // Fault reproduced: a reader of a reloaded key took the map's locked path or missed the key.
     temp_dir dir;
     const auto file = dir / "config.toml";
     const std::string versions[2] = {
@@ -964,9 +955,11 @@ TEST_CASE("reload: stopping the watch or destroying the registry joins its threa
     std::atomic<int> calls{0};
     auto slow = reg->subscribe("v", [&](const change_event&) {
         calls.fetch_add(1);
-        entered.store(true);
-        std::this_thread::sleep_for(200ms);  // the watch ends during this call
-        finished.store(true);
+        if (!entered.exchange(true)) {
+            // Stay in the first call until the watch has begun to stop (active() turns false
+            // before the join), so the stop below always overlaps it.
+            finished.store(eventually([&] { return !w.active(); }));
+        }
     });
 
     save_by_rename(file, v_is(2));
@@ -1113,8 +1106,7 @@ TEST_CASE("reload: a throwing subscriber is reported and stops neither the reloa
 }
 
 TEST_CASE("reload: racing writers notify in generation order", "[reload]") {
-    // Fault reproduced: batches were published after the write lock was released, so two
-    // writers racing could deliver generation N + 1 before generation N.
+    // Fault reproduced: two racing writers could deliver generation N + 1 before generation N.
     cfgreg::registry reg;
     std::mutex mu;
     std::vector<std::uint64_t> seen;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// `cfgreg::value`: its TOML types, conversions to C++ types, and literals.
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -71,11 +71,14 @@ struct source_view {
 /// message" when the position is known.
 class error : public std::runtime_error {
   public:
+    /// An error of kind `code`; `what()` is built from `where` and `message`.
     error(errc code, std::string message, source_position where = {});
 
+    /// The kind of failure, to branch on.
     errc code() const noexcept { return code_; }
     /// The message without the position prefix.
     const std::string& message() const noexcept { return message_; }
+    /// Where the failure was found; empty parts are unknown.
     const source_position& where() const noexcept { return where_; }
 
   private:
@@ -86,9 +89,9 @@ class error : public std::runtime_error {
 
 /// A failed outcome without an exception: the code to branch on and a message for people.
 struct failure {
-    errc code = errc::missing;
-    std::string message;
-    source_position where;
+    errc code = errc::missing;  ///< the kind of failure
+    std::string message;        ///< one line for people, without the position
+    source_position where;      ///< where it was found, when known
 };
 
 /// Either a `T` or a `failure`; the library's `expected`. Test it with `if (r)`,
@@ -96,9 +99,12 @@ struct failure {
 template <class T>
 class result {
   public:
+    /// A success holding `v`, or a failure holding `f`; both implicit, so a function
+    /// returning `result<T>` may return either.
     result(T v) : state_(std::in_place_index<0>, std::move(v)) {}
     result(failure f) : state_(std::in_place_index<1>, std::move(f)) {}
 
+    /// True on success; `if (r)` tests the same.
     bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
 
@@ -119,6 +125,8 @@ class result {
         return std::move(*std::get_if<0>(&state_));
     }
 
+    /// A copy of the value, or `fallback` converted to `T` on failure. Never throws
+    /// beyond what copying or converting throws.
     template <class U>
     T value_or(U&& fallback) const& {
         return has_value() ? **this : static_cast<T>(std::forward<U>(fallback));

@@ -116,11 +116,15 @@ class key_path {
     /// This path without its last segment; precondition: `!empty()`.
     key_path parent() const;
 
+    /// True for the root (no segment).
     bool empty() const noexcept { return size_ == 0; }
+    /// The number of segments.
     std::size_t size() const noexcept { return size_; }
-    /// Segment `i`; precondition: `i < size()`.
+    /// The segment at `i`; precondition: `i < size()`.
     segment operator[](std::size_t i) const noexcept;
+    /// All segments, root first.
     segment_range segments() const noexcept { return segment_range(this); }
+    /// The last segment; precondition: `!empty()`.
     segment back() const noexcept { return (*this)[size_ - 1]; }
 
     /// The canonical text.

@@ -79,9 +79,9 @@ struct description {
         std::optional<value> val;  ///< empty when the key is secret
     };
 
-    std::string key;     ///< canonical
-    bool found = false;  ///< the key has an effective value (a leaf, array or table)
-    bool secret = false;
+    std::string key;      ///< canonical
+    bool found = false;   ///< the key has an effective value (a leaf, array or table)
+    bool secret = false;  ///< the key is secret: values are left out
     std::optional<layer_value> effective;  ///< the winning layer (leaves only)
     std::vector<layer_value> shadowed;     ///< lower layers' values for the same key, highest first
 
@@ -99,8 +99,12 @@ struct description {
 /// file's array instead of merging element-wise).
 class registry {
   public:
+    /// An empty registry, independent of `global()`.
     registry();
+    /// Stops and joins every watch of this registry. No other thread may still be
+    /// using the registry; `setting` handles may outlive it (see `setting`).
     ~registry();
+    /// Not copyable or movable: handles and subscriptions refer to this object.
     registry(const registry&) = delete;
     registry& operator=(const registry&) = delete;
 
@@ -232,6 +236,8 @@ class registry {
     /// reported to the error handler and its last good content stays in effect; the
     /// watch goes on and applies the next good version.
     watch_handle watch(const std::filesystem::path& file, watch_options options = {});
+    /// As above, for several files: files saved within one debounce window are
+    /// validated and applied together, as one reload.
     watch_handle watch(const std::vector<std::filesystem::path>& files, watch_options options = {});
 
     /// Calls `fn` for each change of the effective value at `key` exactly;

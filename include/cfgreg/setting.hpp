@@ -20,8 +20,12 @@
 //     the old one to the epoch domain; a reader copies the object while pinned, so
 //     it is freed only after every reader that could hold it has unpinned.
 //  4. `state_` is the outcome of the last conversion (0, missing, type
-//     mismatch, out of range). It is advisory: a reader may see it one update
-//     ahead of or behind the value.
+//     mismatch, out of range, or invalid argument when converting threw). It is
+//     advisory: a reader may see it one update ahead of or behind the value.
+//  5. A slot lives as long as its longest-lived handle: every handle holds a
+//     `shared_ptr` to it, the registry only a `weak_ptr` (locked for the length of
+//     one `update`). The destructor therefore runs when no handle, and so no
+//     reader, remains.
 
 #include <atomic>
 #include <cstddef>
@@ -72,7 +76,8 @@ class setting_slot final : public slot_base {
     }
 
     ~setting_slot() override {
-        // No reader remains: every reader holds a shared_ptr to this slot (invariant 3).
+        // No reader remains: every reader holds a shared_ptr to this slot (invariant 5).
+        // Relaxed: the release of the last shared_ptr orders every store before this load.
         if constexpr (!stored_in_word<T>) delete ptr_.load(std::memory_order_relaxed);
     }
 
@@ -110,22 +115,34 @@ class setting_slot final : public slot_base {
 
   private:
     void publish(T next, errc state) {
-        state_.store(static_cast<std::uint8_t>(state), std::memory_order_relaxed);  // advisory
+        // Relaxed: advisory; a reader may pair it with the previous value (invariant 4).
+        state_.store(static_cast<std::uint8_t>(state), std::memory_order_relaxed);
         if constexpr (stored_in_word<T>) {
             word_.store(next, std::memory_order_release);  // pairs with get()'s acquire load
         } else {
             T* fresh = new T(std::move(next));
-            // Release pairs with get()'s acquire load; the old object goes to the epoch domain.
-            T* old = ptr_.exchange(fresh, std::memory_order_acq_rel);
+            // Release pairs with get()'s acquire load. No acquire is needed: the previous
+            // store was made under the registry's write mutex (invariant 1), which orders
+            // it before this one. The old object goes to the epoch domain.
+            T* old = ptr_.exchange(fresh, std::memory_order_release);
             epoch::retire(old, &destroy, sizeof(T));
         }
     }
 
+    // Converting threw (a user's converter, or out of memory): serve the fallback and
+    // report `invalid_argument`, so that state() never claims success for it.
     void publish_fallback_noexcept() noexcept {
+        // Relaxed: advisory, like every store of the state (invariant 4).
+        state_.store(static_cast<std::uint8_t>(errc::invalid_argument), std::memory_order_relaxed);
         if constexpr (stored_in_word<T>) {
-            word_.store(fallback_, std::memory_order_release);  // pairs with get()
+            word_.store(fallback_, std::memory_order_release);  // pairs with get()'s acquire load
+        } else {
+            try {
+                publish(fallback_, errc::invalid_argument);
+            } catch (...) {
+                // Copying the fallback failed too: keep the previous object.
+            }
         }
-        // Otherwise keep the previous object: allocation just failed.
     }
 
     static void destroy(void* p) noexcept { delete static_cast<T*>(p); }
@@ -153,10 +170,13 @@ class setting {
     /// The current value (or the fallback). Word-sized trivially copyable types: one
     /// atomic load; others: an epoch pin plus a copy of `T`.
     T get() const { return slot_->get(); }
+    /// Same as `get()`.
     T operator*() const { return get(); }
 
-    /// Why `get` returns the fallback: `errc::missing`, `type_mismatch` or
-    /// `out_of_range`; `errc{}` (zero) when it returns the key's value.
+    /// Why `get` returns the fallback: `errc::missing`, `type_mismatch`,
+    /// `out_of_range`, or `invalid_argument` when converting threw (then, for a type
+    /// not stored in one word, `get` keeps the previous value if even copying the
+    /// fallback threw); `errc{}` (zero) when it returns the key's value.
     errc state() const noexcept { return slot_->state(); }
 
     /// The canonical key this handle follows.

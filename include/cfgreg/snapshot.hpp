@@ -35,7 +35,8 @@ const char* to_string(layer l) noexcept;
 /// (`{"type": "integer", "value": "42"}`).
 enum class dump_format : std::uint8_t { toml, json, tagged_json };
 
-/// One effective leaf: a scalar, an empty array or an empty table, with its provenance.
+/// One effective leaf: a scalar, an empty array or an empty table, with its provenance:
+/// `path` is its key, `val` its effective value and `from` the layer that provides it.
 struct snapshot_entry {
     key_path path;
     value val;
@@ -130,14 +131,19 @@ class snapshot {
 
     /// An empty snapshot at generation 0.
     snapshot();
+    /// Shares `state` (made by the registry); precondition: not null.
     explicit snapshot(std::shared_ptr<const detail::snapshot_state> state)
         : state_(std::move(state)) {}
 
     /// The registry's generation when this was taken; it grows by one with every change.
     std::uint64_t generation() const noexcept { return state_->generation; }
+    /// The number of effective leaves.
     std::size_t size() const noexcept { return state_->entries.size(); }
+    /// True when no key has a value.
     bool empty() const noexcept { return state_->entries.empty(); }
+    /// The entries in key order; valid as long as any copy of this snapshot lives.
     const_iterator begin() const noexcept { return const_iterator(state_->entries.data()); }
+    /// The end of the entries.
     const_iterator end() const noexcept {
         return const_iterator(state_->entries.data() + state_->entries.size());
     }
@@ -156,6 +162,7 @@ class snapshot {
         return out;
     }
 
+    /// `key` converted to `T`, or nothing on any failure.
     template <class T>
     std::optional<T> get(std::string_view key) const {
         auto r = read<T>(key);

@@ -21,11 +21,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cfgreg/value.hpp"
 
 namespace cfgreg {
+
+namespace detail {
+class notifier;
+}  // namespace detail
 
 /// How an effective value changed.
 enum class change_kind : std::uint8_t { added, changed, removed };
@@ -35,19 +40,19 @@ const char* to_string(change_kind k) noexcept;
 
 /// One effective value that changed.
 struct change_event {
-    std::string key;  ///< canonical key path
-    change_kind kind = change_kind::added;
-    std::optional<value> old_value;  ///< empty when added
-    std::optional<value> new_value;  ///< empty when removed
-    std::uint64_t generation = 0;    ///< the registry generation that holds the change
-    std::string source;              ///< where the new value (or the removal) came from
-    bool secret = false;             ///< the key is secret: never print its values
+    std::string key;                        ///< canonical key path
+    change_kind kind = change_kind::added;  ///< added, changed or removed
+    std::optional<value> old_value;         ///< empty when added
+    std::optional<value> new_value;         ///< empty when removed
+    std::uint64_t generation = 0;           ///< the registry generation that holds the change
+    std::string source;                     ///< where the new value (or the removal) came from
+    bool secret = false;                    ///< the key is secret: never print its values
 };
 
 /// Everything one change of the registry (a reload, a `set`, ...) did, in key order.
 struct change_batch {
-    std::uint64_t generation = 0;
-    std::vector<change_event> changes;
+    std::uint64_t generation = 0;       ///< the registry generation after the change
+    std::vector<change_event> changes;  ///< one event per changed key, in key order
 };
 
 /// Keeps a callback subscribed; see the header comment for the shutdown guarantee.
@@ -56,9 +61,11 @@ class [[nodiscard]] subscription {
     /// State shared with the delivering side; defined in the library.
     struct state;
 
+    /// An inactive handle; only a registry makes active ones.
     subscription() noexcept = default;
-    explicit subscription(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+    /// Takes over `other`'s callback; `other` becomes inactive.
     subscription(subscription&& other) noexcept = default;
+    /// Unsubscribes this handle's own callback first, then takes over `other`'s.
     subscription& operator=(subscription&& other) noexcept {
         if (this != &other) {
             unsubscribe();
@@ -66,6 +73,7 @@ class [[nodiscard]] subscription {
         }
         return *this;
     }
+    /// Unsubscribes (see `unsubscribe`).
     ~subscription() { unsubscribe(); }
 
     /// Stops the callback; waits for its calls on other threads to finish. Idempotent.
@@ -75,6 +83,9 @@ class [[nodiscard]] subscription {
     bool active() const noexcept;
 
   private:
+    friend class detail::notifier;
+    explicit subscription(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+
     std::shared_ptr<state> state_;
 };
 

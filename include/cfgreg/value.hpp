@@ -45,25 +45,25 @@ const char* to_string(value_type t) noexcept;
 
 /// A calendar date without a time zone, as TOML's local date.
 struct local_date {
-    std::int32_t year = 1970;
-    std::uint8_t month = 1;  ///< 1..12
-    std::uint8_t day = 1;    ///< 1..31
+    std::int32_t year = 1970;  ///< Gregorian calendar year, as written
+    std::uint8_t month = 1;    ///< 1..12
+    std::uint8_t day = 1;      ///< 1..31
     friend auto operator<=>(const local_date&, const local_date&) = default;
 };
 
 /// A time of day without a date or time zone, as TOML's local time.
 struct local_time {
-    std::uint8_t hour = 0;
-    std::uint8_t minute = 0;
-    std::uint8_t second = 0;
-    std::uint32_t nanosecond = 0;
+    std::uint8_t hour = 0;         ///< 0..23
+    std::uint8_t minute = 0;       ///< 0..59
+    std::uint8_t second = 0;       ///< seconds within the minute, as written
+    std::uint32_t nanosecond = 0;  ///< 0..999'999'999
     friend auto operator<=>(const local_time&, const local_time&) = default;
 };
 
 /// A date and a time without a time zone, as TOML's local date-time.
 struct local_date_time {
-    local_date date;
-    local_time time;
+    local_date date;  ///< the calendar date
+    local_time time;  ///< the time on that date
     friend auto operator<=>(const local_date_time&, const local_date_time&) = default;
 };
 
@@ -71,8 +71,8 @@ struct local_date_time {
 /// equal only when date, time and offset all are; compare `to_sys_time()`
 /// results to compare instants.
 struct offset_date_time {
-    local_date date;
-    local_time time;
+    local_date date;                  ///< the calendar date at the offset
+    local_time time;                  ///< the time of day at the offset
     std::int16_t offset_minutes = 0;  ///< east of UTC; `Z` is 0
     friend bool operator==(const offset_date_time&, const offset_date_time&) = default;
 
@@ -91,7 +91,9 @@ using table = std::vector<std::pair<std::string, value>>;
 /// One TOML value. Default-constructed, it is an empty table.
 class value {
   public:
+    /// An empty table.
     value();
+    /// A value of the matching TOML type; implicit, so `reg.set("k", 8080)` reads naturally.
     value(bool b) : data_(b) {}
     value(std::int64_t i) : data_(i) {}
     /// Any other integral type is widened to 64 bits; unsigned values above
@@ -101,20 +103,26 @@ class value {
     requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, std::int64_t>)
         value(I i)
         : data_(checked_integer(i)) {}
+    /// A float; `float` is widened to `double`.
     value(double d) : data_(d) {}
     value(float f) : data_(static_cast<double>(f)) {}
+    /// A string, copied.
     value(std::string s) : data_(std::move(s)) {}
     value(std::string_view s) : data_(std::string(s)) {}
     value(const char* s) : data_(std::string(s)) {}
+    /// A date, a time or a date-time, of the matching TOML type.
     value(offset_date_time v) : data_(v) {}
     value(local_date_time v) : data_(v) {}
     value(local_date v) : data_(v) {}
     value(local_time v) : data_(v) {}
+    /// An array of `elements`, in order; TOML 1.0 allows mixed types.
     value(array elements);
     /// Sorts `entries` by key; throws `cfgreg::error` (`invalid_argument`) on a duplicate key.
     value(table entries);
 
+    /// The TOML type.
     value_type type() const noexcept { return static_cast<value_type>(data_.index()); }
+    /// True for an array (`is_table` likewise for a table).
     bool is_array() const noexcept { return type() == value_type::array; }
     bool is_table() const noexcept { return type() == value_type::table; }
     /// True for everything but arrays and tables.

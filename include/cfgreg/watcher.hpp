@@ -3,7 +3,8 @@
 #pragma once
 
 // Thread safety: a `watch_handle` is move-only; distinct handles may be used from
-// different threads, one handle not from two threads at once. Each watch owns one
+// different threads, one handle not from two threads at once, except that `active()`
+// and `polling()` may be called while another thread runs `stop()`. Each watch owns one
 // background thread. Reloads, their notifications and their errors run on that
 // thread. `stop()` and the destructor join it: once they return, no reload, callback
 // or error report of this watch runs, and none starts later. Do not destroy a handle
@@ -12,8 +13,11 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 
 namespace cfgreg {
+
+class registry;
 
 /// How a watch notices and applies changes. The defaults suit editors, config
 /// management tools and Kubernetes ConfigMap volumes.
@@ -40,9 +44,11 @@ class [[nodiscard]] watch_handle {
     /// State shared with the registry; defined in the library.
     struct state;
 
+    /// An inactive handle; only `registry::watch` makes active ones.
     watch_handle() noexcept = default;
-    explicit watch_handle(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+    /// Takes over `other`'s watch; `other` becomes inactive.
     watch_handle(watch_handle&&) noexcept = default;
+    /// Stops this handle's own watch first, then takes over `other`'s.
     watch_handle& operator=(watch_handle&& other) noexcept {
         if (this != &other) {
             stop();
@@ -50,6 +56,7 @@ class [[nodiscard]] watch_handle {
         }
         return *this;
     }
+    /// Stops and joins the watch (see `stop`).
     ~watch_handle() { stop(); }
 
     /// Stops watching and joins the thread (see the header comment). Idempotent.
@@ -62,6 +69,9 @@ class [[nodiscard]] watch_handle {
     bool polling() const noexcept;
 
   private:
+    friend class registry;
+    explicit watch_handle(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+
     std::shared_ptr<state> state_;
 };
 
