@@ -221,11 +221,17 @@ thread_record* register_thread() {
     return rec;
 }
 
-void retire(void* p, deleter_fn deleter, std::size_t bytes) {
+void retire(void* p, deleter_fn deleter, std::size_t bytes) noexcept {
     thread_record* rec = this_thread_record;
-    if (rec == nullptr) rec = register_thread();
+    try {
+        if (rec == nullptr) rec = register_thread();
+        bag_of(rec).items.push_back({p, deleter, bytes, retire_stamp()});
+    } catch (const std::bad_alloc&) {
+        // Out of memory: a reader may still hold `p`, so it is never freed (see the header).
+        leaked_objects.fetch_add(1, std::memory_order_relaxed);  // a statistic only
+        return;
+    }
     bag& b = bag_of(rec);
-    b.items.push_back({p, deleter, bytes, retire_stamp()});
     b.bytes += bytes;
     total_bytes.fetch_add(bytes, std::memory_order_relaxed);
     total_objects.fetch_add(1, std::memory_order_relaxed);

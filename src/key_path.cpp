@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "text.hpp"
 
@@ -294,6 +295,14 @@ void key_path::widen() {
 }
 
 key_path& key_path::push_key(std::string_view name) {
+    // `name` may view this path's own text (`p.push_key(p.back().name())`), which the
+    // appends below can reallocate: take a copy first then.
+    const auto inside = [&name](const std::string& s) {
+        const std::less<const char*> before;
+        return !name.empty() && !before(name.data(), s.data()) &&
+               before(name.data(), s.data() + s.size());
+    };
+    if (inside(text_) || inside(meta_)) return push_key(std::string(name));
     if (!text_.empty()) text_ += '.';
     const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), is_bare_char);
     if (bare)

@@ -253,6 +253,27 @@ void apply_update(List& list, const layer_update& u, const layer_content* conten
 
 }  // namespace
 
+// The new value of every handle on a changed key or on an ancestor of one.
+std::vector<std::pair<key_path, std::optional<value>>> registry::impl::handle_values(
+    const change_set& cs, const snapshot_state& next) const {
+    std::set<key_path> touched;
+    for (const change& c : cs.changes) {
+        key_path prefix;
+        for (const auto& seg : c.path().segments()) {
+            if (seg.is_index())
+                prefix.push_index(seg.index());
+            else
+                prefix.push_key(seg.name());
+            if (slots.count(prefix) != 0) touched.insert(prefix);
+        }
+    }
+    std::vector<std::pair<key_path, std::optional<value>>> out;
+    out.reserve(touched.size());
+    for (const key_path& path : touched)
+        out.emplace_back(path, handle_value(next, path));
+    return out;
+}
+
 result<change_set> registry::impl::commit_locked(std::vector<layer_update> updates) {
     // Candidate layers, by pointer, so that nothing is copied until the commit succeeds.
     std::vector<const layer_content*> candidate;
@@ -290,7 +311,9 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         if (!cs.origin.empty()) cs.origin += ", ";
         cs.origin += u.name;
     }
-    // `stores`: entries of `next` that the map must point to (invariant 6), changed or not.
+    // Entries of `next` that the map must point to (invariant 6): `adds` for keys new to
+    // the map, `stores` for present keys, changed or not.
+    std::vector<std::size_t> adds;
     std::vector<std::size_t> stores;
     const auto& olds = before->entries;
     const auto& news = next->entries;
@@ -301,7 +324,7 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
             cs.changes.push_back({change_kind::removed, olds[o++], nullptr});
         } else if (o == olds.size() || news[n]->path < olds[o]->path) {
             cs.changes.push_back({change_kind::added, nullptr, news[n]});
-            stores.push_back(n++);
+            adds.push_back(n++);
         } else {
             if (!same_entry_value(*olds[o], *news[n])) {
                 cs.changes.push_back({change_kind::changed, olds[o], news[n]});
@@ -319,13 +342,11 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         if (auto rejected = validate_hook(cs)) return std::move(*rejected);
     }
 
-    // Apply: layers, then the map (the dirty path), then the snapshot, then handles.
-    for (layer_update& u : updates) {
-        apply_update(
-            layers, u, u.content ? &*u.content : nullptr,
-            [&](const layer_content*) { return std::move(*u.content); },
-            [](const layer_content& l) -> const layer_content& { return l; });
-    }
+    // Everything that can fail comes first (invariant 7): the new holder, room for the
+    // layers, the handles' new values, and the map's new keys, erased again if one
+    // cannot be added. What follows cannot fail for want of memory but in the map's
+    // stores of nodes (CFGREG_INLINE_WORDS off), where it terminates: readers must
+    // never see half a commit.
     if (cs.changes.empty()) {
         // Provenance may still have moved (same value from another layer
         // or line): publish the new state under the old generation so
@@ -333,46 +354,60 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         next->generation = before->generation;
         cs.generation = before->generation;
     }
-    bool added = false;
-    for (const change& c : cs.changes) {
-        if (c.after == nullptr) leaves.erase(c.before->path.str());
-        added = added || c.before == nullptr;
-    }
-    for (const std::size_t n : stores)
-        leaves.store(news[n]->path.str(), in_lists[n]);
-    if (added) leaves.promote();  // new keys readable in one probe, without the lock
-
-    // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`;
-    // the old holder is freed once no pinned reader can hold it (invariants 3 and 6).
-    current.store(new published_state{next}, std::memory_order_release);
-    detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
-                          sizeof(published_state));
-    generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
-
-    // Handles on a changed key or on any ancestor of one (none to find without handles).
-    std::set<key_path> touched;
-    for (const change& c : cs.changes) {
-        if (slots.empty()) break;
-        key_path prefix;
-        for (const auto& seg : c.path().segments()) {
-            if (seg.is_index())
-                prefix.push_index(seg.index());
-            else
-                prefix.push_key(seg.name());
-            if (slots.count(prefix) != 0) touched.insert(prefix);
+    auto holder = std::make_unique<published_state>(published_state{next});
+    layers.reserve(layers.size() + updates.size());
+    std::vector<std::pair<key_path, std::optional<value>>> handle_updates;
+    if (!slots.empty()) handle_updates = handle_values(cs, *next);
+    std::size_t added = 0;
+    try {
+        for (; added < adds.size(); ++added)
+            leaves.store(news[adds[added]]->path.str(), in_lists[adds[added]]);
+    } catch (...) {
+        while (added > 0) {
+            --added;
+            leaves.erase(news[adds[added]]->path.str());
         }
+        throw;
     }
-    for (const key_path& path : touched) {
-        auto& list = slots[path];
-        const std::optional<value> v = handle_value(*next, path);
-        std::erase_if(list, [&](const std::weak_ptr<detail::slot_base>& w) {
-            auto slot = w.lock();
-            if (!slot) return true;
-            slot->update(v ? &*v : nullptr);
-            return false;
-        });
-        if (list.empty()) slots.erase(path);
-    }
+
+    [&]() noexcept {
+        for (layer_update& u : updates) {
+            apply_update(
+                layers, u, u.content ? &*u.content : nullptr,
+                [&](const layer_content*) { return std::move(*u.content); },
+                [](const layer_content& l) -> const layer_content& { return l; });
+        }
+        for (const change& c : cs.changes) {
+            if (c.after == nullptr) leaves.erase(c.before->path.str());
+        }
+        for (const std::size_t n : stores)
+            leaves.store(news[n]->path.str(), in_lists[n]);
+        if (!adds.empty()) {
+            try {
+                leaves.promote();  // new keys readable in one probe, without the lock
+            } catch (const std::bad_alloc&) {
+                // Promotion only speeds up reads; the map promotes on a later write.
+            }
+        }
+
+        // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`;
+        // the old holder is freed once no pinned reader can hold it (invariants 3 and 6).
+        current.store(holder.release(), std::memory_order_release);
+        detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
+                              sizeof(published_state));
+        generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
+
+        for (const auto& [path, v] : handle_updates) {
+            const auto list = slots.find(path);
+            std::erase_if(list->second, [&](const std::weak_ptr<detail::slot_base>& w) {
+                auto slot = w.lock();
+                if (!slot) return true;
+                slot->update(v ? &*v : nullptr);
+                return false;
+            });
+            if (list->second.empty()) slots.erase(list);
+        }
+    }();
     return cs;
 }
 
@@ -390,7 +425,8 @@ void registry::impl::republish_secrets_locked() {
     next->entries = old.entries;
     next->lists = old.lists;  // the map's pointers stay valid: they point into these
     mark_secrets(*next);
-    current.store(new published_state{next}, std::memory_order_release);  // as in commit
+    auto* holder = new published_state{next};          // the last step that can fail
+    current.store(holder, std::memory_order_release);  // as in commit_locked
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
 }
@@ -731,7 +767,12 @@ status registry::mark_secret(std::string_view key) {
     std::lock_guard lock(impl_->write_mu);
     if (std::find(impl_->secrets.begin(), impl_->secrets.end(), *path) == impl_->secrets.end()) {
         impl_->secrets.push_back(*path);
-        impl_->republish_secrets_locked();
+        try {
+            impl_->republish_secrets_locked();
+        } catch (...) {
+            impl_->secrets.pop_back();  // the published state never saw it
+            throw;
+        }
     }
     return std::monostate{};
 }

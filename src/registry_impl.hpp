@@ -94,6 +94,11 @@ namespace cfgreg {
 //     of the old lists but for change sets and snapshots) only after those
 //     stores, so a reader pinned when it loaded an old pointer unpins before
 //     that list can be freed.
+//  7. A commit that throws (out of memory) leaves everything as it was: all
+//     that can fail runs before the first change that readers or later
+//     commits could see, and new keys it had added to `leaves` are erased
+//     again. Past that point nothing allocates but the map's value nodes of
+//     builds without inline words, and a failure there terminates.
 struct registry::impl {
     impl();
     ~impl();
@@ -110,6 +115,9 @@ struct registry::impl {
     /// validation, one generation and one batch of notifications (a reload
     /// of files saved together).
     result<detail::change_set> commit_locked(std::vector<detail::layer_update> updates);
+    /// The new value of every setting handle that `cs` touches, read from `next`.
+    std::vector<std::pair<key_path, std::optional<value>>> handle_values(
+        const detail::change_set& cs, const detail::snapshot_state& next) const;
 
     /// Runs the after-commit hook, which queues the commit's notifications without
     /// running any callback; `notes.drain()` delivers them once `write_mu` is released.

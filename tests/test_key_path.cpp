@@ -126,3 +126,15 @@ TEST_CASE("key_path: a text longer than 64 KiB keeps every segment", "[key_path]
     CHECK(p.back().name() == long_name);
     CHECK(p.str() == "a.\"b c\"." + long_name);
 }
+
+TEST_CASE("key_path: a segment's own name can be pushed onto its path", "[key_path]") {
+    // The name views the path's own text, which the push reallocates.
+    key_path bare("abcdefghijklmnopq");
+    bare.push_key(bare.back().name());
+    CHECK(bare.str() == "abcdefghijklmnopq.abcdefghijklmnopq");
+    key_path quoted("\"a long quoted name.with a dot\"");
+    quoted.push_key(quoted.back().name()).push_key(quoted[0].name());
+    REQUIRE(quoted.size() == 3);
+    CHECK(quoted[2].name() == "a long quoted name.with a dot");
+    CHECK(quoted == key_path(quoted.str()));
+}

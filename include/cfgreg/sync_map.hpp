@@ -13,12 +13,18 @@
 // thread uses it is undefined, as for any object.
 //
 // Values are immutable once stored: `store` replaces a value, it never edits it.
-// A trivially copyable value of up to 8 bytes is kept in its entry's atomic word,
-// so storing it allocates nothing and retires nothing.
+// On x86-64, a trivially copyable value of up to 8 bytes is kept in its entry's
+// atomic word (unless its top byte is 0x7E, the word's node tag), so storing it
+// into a present key allocates nothing and retires nothing.
 // `load` returns a copy. `visit` lends a `const T&` that is valid only until the
 // callback returns; keep no pointer or reference to it (see `visit` for the rules).
 // Destructors of `T` run on writing threads (inside `store`, `erase`, ... of this or
 // another map), never inside a read.
+//
+// Exceptions: a write that throws (an allocation, or a constructor of `Key` or `T`)
+// leaves the map as it was, except that the copy a write returns (the previous
+// value of `exchange` and `load_and_delete`, the value of `load_or_store`) is made
+// after the write: when that copy throws, the write has happened.
 //
 // Example:
 //
@@ -42,6 +48,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -54,10 +61,17 @@
 #include "cfgreg/detail/epoch.hpp"
 
 // Values of up to 8 bytes are kept in place in their entry where node addresses
-// fit in 56 bits (see sync_map's `word`). TBI/MTE pointer tags (Android) use the
-// top byte, so those builds keep every value in a node.
+// fit in 56 bits and carry nothing in their top byte (see sync_map's `word`): on
+// x86-64. AArch64 heap pointers may carry a tag there (MTE, HWASan, Android's
+// TBI), so those builds, and any build defining CFGREG_INLINE_WORDS=0, keep every
+// value in a node.
+#if defined(__has_feature)
+#if __has_feature(hwaddress_sanitizer)
+#define CFGREG_HWASAN 1
+#endif
+#endif
 #if !defined(CFGREG_INLINE_WORDS)
-#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(__ANDROID__)
+#if defined(__x86_64__) && !defined(__SANITIZE_HWADDRESS__) && !defined(CFGREG_HWASAN)
 #define CFGREG_INLINE_WORDS 1
 #else
 #define CFGREG_INLINE_WORDS 0
@@ -497,8 +511,14 @@ class sync_map {
     entry* add_locked(const Key& key, std::size_t hash, T&& value, trash_list& trash);
     bool unexpunge_locked(entry* e);
     void dirty_locked();
-    void publish_locked(header* h, trash_list& trash);
+    // Publishes `h`, retiring the old header; `trash` must have room for one more
+    // (reserve_publish), so that nothing can fail once readers may see `h`.
+    void publish_locked(header* h, trash_list& trash) noexcept;
+    static void reserve_publish(trash_list& trash, std::size_t more = 0) {
+        trash.reserve(trash.size() + more + 1);
+    }
     void add_to_overlay_locked(entry* e, trash_list& trash);
+    void maybe_promote_locked(trash_list& trash) noexcept;
     void promote_locked(trash_list& trash);
     void note_overlay_hit();
 
@@ -550,8 +570,9 @@ class sync_map {
         if (w == of_node(&e->first)) {
             e->first.~node();
         } else {
+            // `first` was destroyed when `p` left it, or holds a trivially destructible
+            // value, or was never constructed (the first value was stored in place).
             if (holds_value(w) && !is_inline(w)) delete node_of(w);
-            if constexpr (std::is_trivially_destructible_v<T>) e->first.~node();
         }
         release_part(e);
     }
@@ -713,7 +734,11 @@ void sync_map<Key, T, Hash, KeyEqual>::note_overlay_hit() {
     if (!guard.owns_lock()) return;  // a writer holds mu_; the next hit tries again
     ++detail::epoch::thread_lock_count;
     trash_list trash;
-    if (current_locked()->added != nullptr) promote_locked(trash);
+    try {
+        if (current_locked()->added != nullptr) promote_locked(trash);
+    } catch (const std::bad_alloc&) {
+        // Promotion only speeds up reads of new keys; a later write tries again.
+    }
     guard.unlock();
     retire_all(trash);
 }
@@ -786,18 +811,28 @@ template <class Key, class T, class Hash, class KeyEqual>
 auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t hash, T&& value,
                                                   trash_list& trash) -> entry* {
     // A new key joins the dirty list and the overlay (Go: the dirty map, an amended read map).
+    // If an allocation throws, the map is as it was: everything that can fail comes
+    // before the overlay publishes the entry, and nothing after it can.
     if (!dirty_valid_) dirty_locked();
+    dirty_.reserve(dirty_.size() + 1);
     entry* e = new entry(hash, key, std::move(value));
-    dirty_.push_back(e);
+    try {
+        add_to_overlay_locked(e, trash);
+    } catch (...) {
+        delete_entry(e);  // never published
+        throw;
+    }
+    dirty_.push_back(e);  // reserved above
     // Relaxed, here and wherever mu_ holders update it: dirty_size_ only paces promotion
     // in note_overlay_hit(), where a stale size promotes a little early or late.
     dirty_size_.store(dirty_.size(), std::memory_order_relaxed);
-    add_to_overlay_locked(e, trash);
+    maybe_promote_locked(trash);
     return e;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
 bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
+    dirty_.reserve(dirty_.size() + 1);  // so that nothing fails once `e` is revived
     word w = expunged_word();
     // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
     // Relaxed: no value is published; the word stored next is published by acq_rel.
@@ -827,7 +862,7 @@ void sync_map<Key, T, Hash, KeyEqual>::dirty_locked() {
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-void sync_map<Key, T, Hash, KeyEqual>::publish_locked(header* h, trash_list& trash) {
+void sync_map<Key, T, Hash, KeyEqual>::publish_locked(header* h, trash_list& trash) noexcept {
     const header* old = current_locked();
     // Release pairs with the acquire loads of read_: the new tables are complete when seen.
     read_.store(h, std::memory_order_release);
@@ -841,7 +876,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
     if (o == nullptr || (o->count + 1) * 2 > o->slots.size()) {
         // Grow (or create) the overlay: a new one, published with a new header.
         const unsigned bits = o == nullptr ? 3 : static_cast<unsigned>(65 - o->shift);
-        overlay* grown = new overlay(bits);
+        auto owned = std::make_unique<overlay>(bits);
+        overlay* grown = owned.get();
         const std::size_t mask = grown->slots.size() - 1;
         // Relaxed in `put`: `grown` is private to this thread until publish_locked's release.
         auto put = [&](entry* x) {
@@ -852,6 +888,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
             grown->slots[i].e.store(x, std::memory_order_relaxed);  // published by read_ below
             ++grown->count;
         };
+        auto next = std::make_unique<header>(header{h->groups, h->shift, h->count, grown});
+        reserve_publish(trash, 1);  // the old overlay and header; nothing fails below
         if (o != nullptr) {
             for (auto& s : o->slots) {
                 // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
@@ -860,7 +898,8 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
             trash.push_back({o, &delete_overlay, overlay_bytes(o)});
         }
         put(e);
-        publish_locked(new header{h->groups, h->shift, h->count, grown}, trash);
+        owned.release();  // owned by `next` from here
+        publish_locked(next.release(), trash);
     } else {
         const std::size_t mask = o->slots.size() - 1;
         std::size_t i = index_of(e->hash, o->shift);
@@ -872,8 +911,16 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
         o->slots[i].e.store(e, std::memory_order_release);  // pairs with find_in()'s acquire
         ++o->count;
     }
-    if (current_locked()->added->count * 2 > std::max<std::size_t>(h->count, 32)) {
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::maybe_promote_locked(trash_list& trash) noexcept {
+    const header* h = current_locked();
+    if (h->added->count * 2 <= std::max<std::size_t>(h->count, 32)) return;
+    try {
         promote_locked(trash);
+    } catch (const std::bad_alloc&) {
+        // Promotion only speeds up reads of new keys; the next write tries again.
     }
 }
 
@@ -886,7 +933,9 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
     unsigned bits = 1;
     while ((std::size_t{1} << bits) * group_width < dirty_.size() * 2)
         ++bits;
-    group* groups = new group[std::size_t{1} << bits]();
+    // Everything that can fail comes first: the map is unchanged if it throws.
+    auto owned = std::make_unique<group[]>(std::size_t{1} << bits);
+    group* groups = owned.get();
     const std::size_t mask = (std::size_t{1} << bits) - 1;
     for (entry* e : dirty_) {
         std::size_t i = index_of(e->hash, 64 - bits);
@@ -898,6 +947,15 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
         groups[i].tags |= tag_of(e->hash) << (8 * k);
         groups[i].e[k] = e;
     }
+
+    auto next = std::make_unique<header>(header{groups, 64 - bits, dirty_.size(), nullptr});
+    std::size_t expunged = 0;
+    for_each_in_table(h, [&](entry* e) {
+        // Relaxed: as below.
+        expunged += e->p.load(std::memory_order_relaxed) == expunged_word() ? 1 : 0;
+        return true;
+    });
+    reserve_publish(trash, expunged + 2);  // and the old groups and overlay
 
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
@@ -911,8 +969,8 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
         trash.push_back({const_cast<group*>(owned_groups_), &delete_groups, group_bytes(h)});
     }
     if (h->added != nullptr) trash.push_back({h->added, &delete_overlay, overlay_bytes(h->added)});
-    owned_groups_ = groups;
-    publish_locked(new header{groups, 64 - bits, dirty_.size(), nullptr}, trash);
+    owned_groups_ = owned.release();
+    publish_locked(next.release(), trash);
 
     dirty_.clear();
     dirty_valid_ = false;
@@ -1091,6 +1149,7 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
     }
     trash_list trash;
     {
+        auto next = std::make_unique<header>();  // allocated before anything changes
         auto guard = lock();
         const header* h = current_locked();
         // Every entry is in the read table or the overlay (invariant 4); each is dropped once.
@@ -1110,8 +1169,9 @@ void sync_map<Key, T, Hash, KeyEqual>::clear() {
         if (owned_groups_ != nullptr) {
             trash.push_back({const_cast<group*>(owned_groups_), &delete_groups, group_bytes(h)});
         }
+        reserve_publish(trash);
         owned_groups_ = nullptr;
-        publish_locked(new header{}, trash);
+        publish_locked(next.release(), trash);
         dirty_.clear();
         dirty_valid_ = false;
         dirty_size_.store(0, std::memory_order_relaxed);

@@ -136,8 +136,13 @@ class guard {
 /// Hands `p` to the domain; `deleter(p)` runs once no reader can still hold
 /// it. `bytes` feeds the accounting and the collection thresholds. May free
 /// older objects of this thread, so it must not be called while holding a
-/// lock that a deleter could need.
-void retire(void* p, deleter_fn deleter, std::size_t bytes);
+/// lock that a deleter could need. Never throws: when memory to record `p`
+/// cannot be allocated, `p` is leaked (counted by `leaked_objects`), never
+/// freed early, so that a write that has published its change can finish.
+void retire(void* p, deleter_fn deleter, std::size_t bytes) noexcept;
+
+/// Objects `retire` could not record for lack of memory, and so never freed.
+inline constinit std::atomic<std::size_t> leaked_objects{0};
 
 /// Tries to advance the epoch and frees what this thread and exited threads retired
 /// that is now safe to free. Never waits.
