@@ -4,8 +4,9 @@
 // Workers read settings on every request, through a `cfgreg::setting<T>` handle and through
 // `registry::get`, and count the reads; the main thread reports the read rate once a second.
 // The service watches its configuration file: edit it and save, and subscribers resize the
-// worker pool, change the log level and rotate the greeting. A bad edit is reported with
-// file:line:column, and the service keeps running on the last good configuration.
+// worker pool, change the log level and rotate the greeting. A bad edit (a syntax error,
+// or a value of the wrong type) is reported with file:line:column, and the service keeps
+// running on the last good configuration.
 //
 //     service [CONFIG] [--seconds N]    CONFIG defaults to examples/config/service.toml;
 //                                       stops after N seconds, or on Ctrl-C (or SIGTERM)
@@ -145,6 +146,19 @@ std::optional<std::string> check_workers(const cfgreg::snapshot& candidate) {
     return "must be an integer from 1 to 16";
 }
 
+// Rejects a candidate whose `key` holds a value that does not read as a T (a string where
+// a boolean belongs, a float for an integer); the reason names the file, line and column.
+template <class T>
+cfgreg::registry::validator expect(std::string key) {
+    return [key = std::move(key)](const cfgreg::snapshot& candidate) -> std::optional<std::string> {
+        const cfgreg::result<T> v = candidate.read<T>(key);
+        if (v || v.code() == cfgreg::errc::missing) return std::nullopt;
+        cfgreg::source_position where = v.error().where;
+        where.source = std::filesystem::path(where.source).filename().string();
+        return where.to_string() + ": " + v.error().message;
+    };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +188,10 @@ int main(int argc, char** argv) {
     cfgreg::registry reg;
     reg.on_error(print_error);
     reg.validate("workers.count", check_workers);
+    reg.validate("service.greeting", expect<std::string>("service.greeting"));
+    reg.validate("log.level", expect<std::string>("log.level"));
+    reg.validate("limits.max_body", expect<std::int64_t>("limits.max_body"));
+    reg.validate("limits.compress", expect<bool>("limits.compress"));
     worker_pool pool(reg);
     std::atomic<log_level> level{info};  // relaxed: a stale level costs one report line
     cfgreg::setting<std::string> greeting_setting =

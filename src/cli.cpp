@@ -93,7 +93,7 @@ std::optional<int> parse_args(int argc, char** argv, options& o) {
         } else if (arg == "-h" || arg == "--help") {
             o.help = true;
         } else if (arg == "--env") {
-            if (!next(param)) return usage_error("--env needs a PREFIX");
+            if (!next(param) || param.empty()) return usage_error("--env needs a PREFIX");
             o.env_prefixes.push_back(param);
         } else if (arg == "--set") {
             if (!next(param)) return usage_error("--set needs KEY=VALUE");

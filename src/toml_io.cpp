@@ -241,6 +241,8 @@ void emit_table(std::string& out, const std::string& header, const table& t) {
 std::string dump_toml(const value& root) {
     std::string out;
     if (const table* t = root.as_table()) emit_table(out, "", *t);
+    // A document without top-level keys starts with a table header, not a blank line.
+    if (out.starts_with('\n')) out.erase(0, 1);
     return out;
 }
 

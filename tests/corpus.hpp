@@ -17,10 +17,9 @@ inline const std::string corpus = CFGREG_CORPUS_DIR;
 inline bool corpus_present(const std::string& sub) {
     const std::string dir = corpus + "/" + sub;
     if (std::filesystem::is_directory(dir)) return true;
-    WARN("CFGREG_TEST_SKIPPED: corpus folder "
-         << dir << " is missing, and this test reads"
-         << " the public TOML files it holds; configure with"
-         << " -DCFGREG_CORPUS_DIR=<folder holding toml-test/ and real/> to run it");
+    WARN("CFGREG_TEST_SKIPPED: this test reads the public TOML corpus, and "
+         << dir << " is missing; set the CMake cache variable CFGREG_CORPUS_DIR to the folder"
+         << " holding toml-test/ and real/");
     return false;
 }
 
