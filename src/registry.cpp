@@ -397,8 +397,9 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
                               sizeof(published_state));
         generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
 
-        for (const auto& [path, v] : handle_updates) {
-            const auto list = slots.find(path);
+        for (const auto& update : handle_updates) {
+            const std::optional<value>& v = update.second;
+            const auto list = slots.find(update.first);
             std::erase_if(list->second, [&](const std::weak_ptr<detail::slot_base>& w) {
                 auto slot = w.lock();
                 if (!slot) return true;
