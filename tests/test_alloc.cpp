@@ -149,7 +149,9 @@ TEST_CASE("sync_map: string_view lookups do not allocate", "[sync_map]") {
 
 TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "[sync_map]") {
     if (CFGREG_TEST_SANITIZED) {
-        WARN("skipped: sanitizer runtimes own operator new, so no allocation can be made to fail");
+        WARN(
+            "CFGREG_TEST_SKIPPED: sanitizer runtimes own operator new, so no allocation can be"
+            " made to fail");
         return;
     }
     // Fail the n-th allocation of a run of inserts (new entries, overlay growth, promotion,
@@ -211,7 +213,9 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
 
 TEST_CASE("registry: a write whose allocation fails leaves the registry as it was", "[registry]") {
     if (CFGREG_TEST_SANITIZED) {
-        WARN("skipped: sanitizer runtimes own operator new, so no allocation can be made to fail");
+        WARN(
+            "CFGREG_TEST_SKIPPED: sanitizer runtimes own operator new, so no allocation can be"
+            " made to fail");
         return;
     }
     // Fail the n-th allocation of a `set` that adds a key and shadows another, for every n
