@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
-#include <latch>
 #include <map>
 #include <random>
 #include <string>
@@ -20,8 +19,11 @@
 #include "cfgreg/sync_map.hpp"
 
 #include "sanitizers.hpp"
+#include "threads.hpp"
 
 namespace {
+
+using cfgreg_test::run_together;
 
 // Iteration counts are divided by this under sanitizers, which run 5-20 times slower.
 constexpr int slowdown = CFGREG_TEST_SANITIZED ? 8 : 1;
@@ -29,20 +31,6 @@ constexpr int slowdown = CFGREG_TEST_SANITIZED ? 8 : 1;
 std::uint64_t test_seed() {
     if (const char* s = std::getenv("CFGREG_TEST_SEED")) return std::strtoull(s, nullptr, 0);
     return std::random_device{}();
-}
-
-// Runs each function on its own thread, all released together, and joins them.
-void run_together(std::vector<std::function<void()>> fns) {
-    std::latch start(static_cast<std::ptrdiff_t>(fns.size()));
-    std::vector<std::thread> threads;
-    for (auto& f : fns) {
-        threads.emplace_back([&start, &f] {
-            start.arrive_and_wait();
-            f();
-        });
-    }
-    for (auto& t : threads)
-        t.join();
 }
 
 // A value that names its key, so that a reader can tell a value of another key.

@@ -515,7 +515,13 @@ class sync_map {
     // (reserve_publish), so that nothing can fail once readers may see `h`.
     void publish_locked(header* h, trash_list& trash) noexcept;
     static void reserve_publish(trash_list& trash, std::size_t more = 0) {
-        trash.reserve(trash.size() + more + 1);
+        reserve_more(trash, more + 1);
+    }
+    // Room for `n` more elements, growing geometrically (an exact reserve per insert
+    // would copy the whole vector every time).
+    template <class V>
+    static void reserve_more(V& v, std::size_t n) {
+        if (v.capacity() - v.size() < n) v.reserve(std::max(v.size() + n, 2 * v.capacity()));
     }
     void add_to_overlay_locked(entry* e, trash_list& trash);
     void maybe_promote_locked(trash_list& trash) noexcept;
@@ -814,7 +820,7 @@ auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t ha
     // If an allocation throws, the map is as it was: everything that can fail comes
     // before the overlay publishes the entry, and nothing after it can.
     if (!dirty_valid_) dirty_locked();
-    dirty_.reserve(dirty_.size() + 1);
+    reserve_more(dirty_, 1);
     entry* e = new entry(hash, key, std::move(value));
     try {
         add_to_overlay_locked(e, trash);
@@ -832,7 +838,7 @@ auto sync_map<Key, T, Hash, KeyEqual>::add_locked(const Key& key, std::size_t ha
 
 template <class Key, class T, class Hash, class KeyEqual>
 bool sync_map<Key, T, Hash, KeyEqual>::unexpunge_locked(entry* e) {
-    dirty_.reserve(dirty_.size() + 1);  // so that nothing fails once `e` is revived
+    reserve_more(dirty_, 1);  // so that nothing fails once `e` is revived
     word w = expunged_word();
     // Only mu_ holders change an expunged entry (invariant 3), so no retry is needed.
     // Relaxed: no value is published; the word stored next is published by acq_rel.
