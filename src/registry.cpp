@@ -3,7 +3,6 @@
 #include "registry_impl.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cctype>
 #include <fstream>
 #include <set>
@@ -559,12 +558,9 @@ layer_content file_content(detail::document doc, const std::string& name) {
     list.entries = std::move(doc.leaves);
     for (snapshot_entry& leaf : list.entries)
         leaf.where.source = source;
-    // toml++ walks tables by key, byte-wise, and arrays by index: key path order,
-    // so the leaves arrive sorted and unique, and need no check in a release build.
-    assert(std::adjacent_find(list.entries.begin(), list.entries.end(), [](auto& a, auto& b) {
-               return !(a.path < b.path);
-           }) == list.entries.end());
-    content.leaves = std::make_shared<const leaf_list>(std::move(list));
+    // toml++ walks tables by key and arrays by index, so the leaves arrive sorted and
+    // make_list only checks that (one pass).
+    content.leaves = make_list(std::move(list));
     content.roots = std::move(doc.roots);
     std::sort(content.roots.begin(), content.roots.end());
     content.roots.erase(std::unique(content.roots.begin(), content.roots.end()),

@@ -13,6 +13,8 @@
 
 #include "cfgreg/registry.hpp"
 
+#include "threads.hpp"
+
 using namespace cfgreg;
 using namespace std::chrono_literals;
 
@@ -438,33 +440,25 @@ TEST_CASE("registry: concurrent readers never see a torn or foreign value", "[re
     reg.load_string("[s]\na = 1\nb = 1\nname = \"one\"\n", "f.toml").value();
     setting<int> a = reg.setting<int>("s.a", -1);
     setting<std::string> name = reg.setting<std::string>("s.name", "?");
-    std::atomic<bool> stop{false};
     std::atomic<int> bad{0};
 
-    std::vector<std::thread> readers;
-    for (int t = 0; t < 2; ++t) {
-        readers.emplace_back([&] {
-            while (!stop.load(std::memory_order_relaxed)) {
-                const int x = reg.get_or<int>("s.a", -1);
-                const int y = a.get();
-                const std::string n = name.get();
-                const snapshot s = reg.snapshot();
-                const bool snap_ok = s.get<int>("s.a") == s.get<int>("s.b");
-                if ((x != 1 && x != 2) || (y != 1 && y != 2) || (n != "one" && n != "two") ||
-                    !snap_ok)
-                    bad.fetch_add(1);
-            }
-        });
-    }
-    for (int i = 0; i < 300; ++i) {
-        if (i % 2 == 0)
-            reg.load_string("[s]\na = 2\nb = 2\nname = \"two\"\n", "f.toml").value();
-        else
-            reg.load_string("[s]\na = 1\nb = 1\nname = \"one\"\n", "f.toml").value();
-    }
-    stop = true;
-    for (auto& t : readers)
-        t.join();
+    const auto read = [&] {
+        const int x = reg.get_or<int>("s.a", -1);
+        const int y = a.get();
+        const std::string n = name.get();
+        const snapshot s = reg.snapshot();
+        const bool snap_ok = s.get<int>("s.a") == s.get<int>("s.b");
+        if ((x != 1 && x != 2) || (y != 1 && y != 2) || (n != "one" && n != "two") || !snap_ok)
+            bad.fetch_add(1);
+    };
+    cfgreg_test::read_during(2, read, [&] {
+        for (int i = 0; i < 300; ++i) {
+            if (i % 2 == 0)
+                reg.load_string("[s]\na = 2\nb = 2\nname = \"two\"\n", "f.toml").value();
+            else
+                reg.load_string("[s]\na = 1\nb = 1\nname = \"one\"\n", "f.toml").value();
+        }
+    });
     CHECK(bad.load() == 0);
 }
 
@@ -476,25 +470,17 @@ TEST_CASE("registry: reloads that change no value keep get() reading live leaves
     const std::string first = "[s]\na = 7\nt = \"" + long_text + "\"\n";
     const std::string moved = "\n\n[s]\n\na = 7\n\nt = \"" + long_text + "\"\n";
     reg.load_string(first, "f.toml").value();
-    std::atomic<bool> stop{false};
     std::atomic<int> bad{0};
 
-    std::vector<std::thread> readers;
-    for (int t = 0; t < 2; ++t) {
-        readers.emplace_back([&] {
-            while (!stop.load(std::memory_order_relaxed)) {
-                if (reg.get_or<int>("s.a", -1) != 7 ||
-                    reg.get_or<std::string>("s.t", "") != long_text)
-                    bad.fetch_add(1);
-            }
-        });
-    }
     const std::uint64_t generation = reg.generation();
-    for (int i = 0; i < 300; ++i)
-        reg.load_string(i % 2 == 0 ? moved : first, "f.toml").value();
-    stop = true;
-    for (auto& t : readers)
-        t.join();
+    const auto read = [&] {
+        if (reg.get_or<int>("s.a", -1) != 7 || reg.get_or<std::string>("s.t", "") != long_text)
+            bad.fetch_add(1);
+    };
+    cfgreg_test::read_during(2, read, [&] {
+        for (int i = 0; i < 300; ++i)
+            reg.load_string(i % 2 == 0 ? moved : first, "f.toml").value();
+    });
     CHECK(bad.load() == 0);
     CHECK(reg.generation() == generation);
     CHECK(reg.describe("s.a").effective->where.line == 2);  // from `first`, loaded last

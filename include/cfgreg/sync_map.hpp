@@ -453,15 +453,17 @@ class sync_map {
     static T value_of(word w) {
         return with_value(w, [](const T& v) { return v; });
     }
-    // A value on its way into an entry: its word, and the node behind it if it needs one.
+    // A value on its way into an entry: its word, and the node behind it if it needs
+    // one, owned until the word is published (then released) and freed otherwise.
     struct staged_value {
         word w = 0;
-        node* n = nullptr;
+        std::unique_ptr<node> n;
     };
     static staged_value stage(T&& v) {
         if (const auto w = inline_word(v)) return {*w, nullptr};
-        node* n = new node(std::move(v));
-        return {of_node(n), n};
+        auto n = std::make_unique<node>(std::move(v));
+        const word w = of_node(n.get());
+        return {w, std::move(n)};
     }
 
     // Text keys with the default hasher use detail::text_hash for keys and views alike.
@@ -753,7 +755,7 @@ template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                                                std::optional<T>* previous) {
     const std::size_t hash = hash_of(key);
-    staged_value next;       // `value`'s word once staged; next.n is freed unless published
+    staged_value next;       // `value`'s word once staged
     bool is_staged = false;  // `value` is in `next` (moved into next.n, or copied into next.w)
     replaced r;
     bool done = false;
@@ -775,7 +777,7 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                 // for `previous`. Pairs with the acquire loads of load(), visit(), ...
                 if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
-                    next.n = nullptr;  // published
+                    (void)next.n.release();  // published
                     if (holds_value(w) && previous != nullptr) *previous = value_of(w);
                     r = unlinked(e, w);
                     done = true;
@@ -799,7 +801,7 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
             unexpunge_locked(e);
             if (!is_staged) next = stage(std::move(value));
             const word old = e->p.exchange(next.w, std::memory_order_acq_rel);  // as above
-            next.n = nullptr;                                                   // published
+            (void)next.n.release();                                             // published
             if (holds_value(old) && previous != nullptr) *previous = value_of(old);
             r = unlinked(e, old);
         } else {
@@ -808,7 +810,6 @@ void sync_map<Key, T, Hash, KeyEqual>::swap_in(const Key& key, T value,
                        trash);
         }
     }
-    delete next.n;  // its value moved into a new entry; the node itself was never published
     retire_all(trash);
     retire_unlinked(r);
 }
@@ -1017,7 +1018,7 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
             if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
                 out.emplace(value_of(next.w), false);
-                next.n = nullptr;
+                (void)next.n.release();  // published
                 return true;
             }
         }
@@ -1053,7 +1054,6 @@ std::pair<T, bool> sync_map<Key, T, Hash, KeyEqual>::load_or_store(const Key& ke
         }
         retire_all(trash);
     }
-    delete next.n;  // never published (its value may have moved into a new entry)
     if (in_overlay) note_overlay_hit();
     return std::move(*out);
 }
@@ -1111,13 +1111,12 @@ bool sync_map<Key, T, Hash, KeyEqual>::compare_exchange(const K& key, const T& e
             if (e->p.compare_exchange_weak(w, next.w, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
                 r = unlinked(e, w);
-                next.n = nullptr;
+                (void)next.n.release();  // published
                 done = true;
                 break;
             }
         }
     }
-    delete next.n;  // never published
     retire_unlinked(r);
     return done;
 }
