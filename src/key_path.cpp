@@ -43,6 +43,11 @@ bool is_bare_char(char c) {
            c == '-';
 }
 
+/// True when `name` is written without quotes in a key path.
+bool is_bare_key(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), is_bare_char);
+}
+
 class path_parser {
   public:
     explicit path_parser(std::string_view text) : text_(text) {}
@@ -180,8 +185,7 @@ class path_parser {
 }  // namespace
 
 std::string quote_key_segment(std::string_view name) {
-    if (!name.empty() && std::all_of(name.begin(), name.end(), is_bare_char))
-        return std::string(name);
+    if (is_bare_key(name)) return std::string(name);
     std::string out;
     detail::append_quoted(out, name);
     return out;
@@ -304,7 +308,7 @@ key_path& key_path::push_key(std::string_view name) {
     };
     if (inside(text_) || inside(meta_)) return push_key(std::string(name));
     if (!text_.empty()) text_ += '.';
-    const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), is_bare_char);
+    const bool bare = is_bare_key(name);
     if (bare)
         text_ += name;
     else
@@ -353,14 +357,8 @@ key_path key_path::at(std::size_t index) const {
 }
 
 key_path key_path::parent() const {
-    key_path out;
-    for (std::size_t i = 0; i + 1 < size_; ++i) {
-        const segment s = (*this)[i];
-        if (s.is_index())
-            out.push_index(s.index());
-        else
-            out.push_key(s.name());
-    }
+    key_path out = *this;
+    out.pop_back();
     return out;
 }
 

@@ -120,16 +120,10 @@ result<document> parse_toml(std::string_view text, std::string_view source_name)
                        source_position{std::string(source_name), begin.line, begin.column}};
     }
     document doc;
-    std::size_t count = 0;
-    for (const auto& [k, e] : root)
-        count += count_leaves(e);
-    doc.leaves.reserve(count);  // the layer keeps this vector: no growth, no spare room
+    if (root.empty()) return doc;            // no leaves (the root is not an empty-table leaf)
+    doc.leaves.reserve(count_leaves(root));  // the layer keeps this vector: no spare room
     key_path path;
-    for (const auto& [k, e] : root) {
-        path.push_key(k.str());
-        flatten_node(path, e, false, doc);
-        path.pop_back();
-    }
+    flatten_node(path, root, false, doc);
     return doc;
 }
 
