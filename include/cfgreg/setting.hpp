@@ -132,16 +132,13 @@ class setting_slot final : public slot_base {
     // Converting threw (a user's converter, or out of memory): serve the fallback and
     // report `invalid_argument`, so that state() never claims success for it.
     void publish_fallback_noexcept() noexcept {
-        // Relaxed: advisory, like every store of the state (invariant 4).
-        state_.store(static_cast<std::uint8_t>(errc::invalid_argument), std::memory_order_relaxed);
-        if constexpr (stored_in_word<T>) {
-            word_.store(fallback_, std::memory_order_release);  // pairs with get()'s acquire load
-        } else {
-            try {
-                publish(fallback_, errc::invalid_argument);
-            } catch (...) {
-                // Copying the fallback failed too: keep the previous object.
-            }
+        try {
+            publish(fallback_, errc::invalid_argument);  // cannot throw for a word-sized T
+        } catch (...) {
+            // Copying the fallback failed too: keep the previous object, and say so.
+            // Relaxed: advisory, like every store of the state (invariant 4).
+            state_.store(static_cast<std::uint8_t>(errc::invalid_argument),
+                         std::memory_order_relaxed);
         }
     }
 
