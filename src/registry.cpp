@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <ranges>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -341,11 +342,11 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         if (auto rejected = validate_hook(cs)) return std::move(*rejected);
     }
 
-    // Everything that can fail comes first (invariant 7): the new holder, room for the
-    // layers, the handles' new values, and the map's new keys, erased again if one
-    // cannot be added. What follows cannot fail for want of memory but in the map's
-    // stores of nodes (CFGREG_INLINE_WORDS off), where it terminates: readers must
-    // never see half a commit.
+    // Everything that can fail comes first (invariant 7): the new holder, room for
+    // the layers, the handles' new values, and the map's new keys (all or none).
+    // What follows cannot fail for want of memory but in the map's stores of nodes
+    // (CFGREG_INLINE_WORDS off), where it terminates: readers must never see half a
+    // commit.
     if (cs.changes.empty()) {
         // Provenance may still have moved (same value from another layer
         // or line): publish the new state under the old generation so
@@ -357,17 +358,11 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     layers.reserve(layers.size() + updates.size());
     std::vector<std::pair<key_path, std::optional<value>>> handle_updates;
     if (!slots.empty()) handle_updates = handle_values(cs, *next);
-    std::size_t added = 0;
-    try {
-        for (; added < adds.size(); ++added)
-            leaves.store(news[adds[added]]->path.str(), in_lists[adds[added]]);
-    } catch (...) {
-        while (added > 0) {
-            --added;
-            leaves.erase(news[adds[added]]->path.str());
-        }
-        throw;
-    }
+    // One table build for all new keys (a file's first load adds them all); all or none.
+    leaves.store_all(adds | std::views::transform([&](std::size_t n) {
+                         return std::pair<const std::string&, const snapshot_entry*>(
+                             news[n]->path.str(), in_lists[n]);
+                     }));
 
     [&]() noexcept {
         for (layer_update& u : updates) {

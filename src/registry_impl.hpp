@@ -96,8 +96,8 @@ namespace cfgreg {
 //     that list can be freed.
 //  7. A commit that throws (out of memory) leaves everything as it was: all
 //     that can fail runs before the first change that readers or later
-//     commits could see, and new keys it had added to `leaves` are erased
-//     again. Past that point nothing allocates but the map's value nodes of
+//     commits could see, and `leaves.store_all` adds the new keys all or
+//     none. Past that point nothing allocates but the map's value nodes of
 //     builds without inline words, and a failure there terminates.
 struct registry::impl {
     impl();

@@ -30,7 +30,8 @@ void add_leaf(document& doc, const key_path& path, value v, const toml::node& n)
     added.where = source_view{{}, begin.line, begin.column};
 }
 
-value to_value(const toml::node& n) {
+/// The value of `n`, its strings moved out (the caller owns the parsed tree and drops it).
+value to_value(toml::node& n) {
     switch (n.type()) {
         case toml::node_type::boolean:
             return value(n.as_boolean()->get());
@@ -39,7 +40,7 @@ value to_value(const toml::node& n) {
         case toml::node_type::floating_point:
             return value(n.as_floating_point()->get());
         case toml::node_type::string:
-            return value(n.as_string()->get());
+            return value(std::move(n.as_string()->get()));
         case toml::node_type::date:
             return value(to_date(n.as_date()->get()));
         case toml::node_type::time:
@@ -53,13 +54,13 @@ value to_value(const toml::node& n) {
         }
         case toml::node_type::array: {
             array elements;
-            for (const toml::node& e : *n.as_array())
+            for (toml::node& e : *n.as_array())
                 elements.push_back(to_value(e));
             return value(std::move(elements));
         }
         case toml::node_type::table: {
             table entries;
-            for (const auto& [k, e] : *n.as_table())
+            for (auto&& [k, e] : *n.as_table())
                 entries.emplace_back(std::string(k.str()), to_value(e));
             return value(std::move(entries));
         }
@@ -84,18 +85,18 @@ std::size_t count_leaves(const toml::node& n) {
     return 1;
 }
 
-// `path` is the node's path; it is restored before returning.
-void flatten_node(key_path& path, const toml::node& n, bool inside_array, document& doc) {
-    if (const toml::table* t = n.as_table()) {
+// `path` is the node's path; it is restored before returning. Strings are moved out of `n`.
+void flatten_node(key_path& path, toml::node& n, bool inside_array, document& doc) {
+    if (toml::table* t = n.as_table()) {
         if (t->empty()) add_leaf(doc, path, value(), n);
-        for (const auto& [k, e] : *t) {
+        for (auto&& [k, e] : *t) {
             path.push_key(k.str());
             flatten_node(path, e, inside_array, doc);
             path.pop_back();
         }
         return;
     }
-    if (const toml::array* a = n.as_array()) {
+    if (toml::array* a = n.as_array()) {
         if (a->empty()) add_leaf(doc, path, value(array{}), n);
         if (!inside_array && !a->empty()) doc.roots.push_back(path);
         for (std::size_t i = 0; i < a->size(); ++i) {
@@ -136,7 +137,7 @@ result<value> parse_toml_literal(std::string_view text) {
     } catch (const toml::parse_error& e) {
         return failure{errc::parse_error, std::string(e.description()), {}};
     }
-    const toml::node* v = root.get("v");
+    toml::node* v = root.get("v");
     if (root.size() != 1 || v == nullptr)
         return failure{errc::parse_error, "not a single TOML value", {}};
     return to_value(*v);

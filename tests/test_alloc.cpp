@@ -8,6 +8,8 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cfgreg/registry.hpp"
 #include "cfgreg/sync_map.hpp"
@@ -155,7 +157,7 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
         return;
     }
     // Fail the n-th allocation of a run of inserts (new entries, overlay growth, promotion,
-    // revival of expunged keys) for every n until a run completes: after each failure the
+    // revival of expunged keys, batches) for every n until a run completes: after each failure the
     // map holds exactly the writes that returned, and takes further writes normally.
     for (long n = 1;; ++n) {
         CAPTURE(n);
@@ -175,9 +177,18 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
         for (int i = 0; i < 120 && !failed; ++i) {
             const std::string key = "new-" + std::to_string(i) + std::string(24, 'k');
             std::string value(40, static_cast<char>('a' + i % 26));
+            // A batch: new keys (one given twice), a present key and an expunged one.
+            const std::vector<std::pair<std::string, std::string>> batch = {
+                {key, "first"},
+                {key + "-b", value},
+                {"warm-1" + std::string(24, 'k'), value},
+                {"warm-0" + std::string(24, 'k'), value},
+                {key, value}};
             try {
                 fail_countdown = budget;  // armed for the map's own allocations only
-                if (i % 3 == 0) {
+                if (i % 7 == 6) {
+                    m.store_all(batch);
+                } else if (i % 3 == 0) {
                     m.store(key, value);
                 } else if (i % 3 == 1) {
                     m.load_or_store(key, value);
@@ -186,13 +197,17 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
                 }
                 budget = fail_countdown;
                 fail_countdown = 0;
+                if (i % 7 == 6) {
+                    for (const auto& [k, v] : batch)
+                        reference[k] = v;
+                }
                 reference[key] = std::move(value);
             } catch (const std::bad_alloc&) {
                 fail_countdown = 0;
                 failed = true;
                 // load_or_store returns a copy of the value it stored: when that copy
                 // fails, the store has happened (see the header).
-                if (i % 3 == 1 && m.contains(key)) reference[key] = std::move(value);
+                if (i % 7 != 6 && i % 3 == 1 && m.contains(key)) reference[key] = std::move(value);
             }
         }
 

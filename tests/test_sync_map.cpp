@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <ranges>
 #include <set>
 #include <string>
 #include <string_view>
@@ -305,6 +306,57 @@ TEST_CASE("sync_map: range callback may store, erase and call range again", "[sy
         REQUIRE(m.load(k) == k);
 }
 
+TEST_CASE("sync_map: store_all stores every pair, the last of a repeated key winning",
+          "[sync_map]") {
+    str_map m;
+    m.store("present", "old");
+    m.store("deleted", "old");
+    m.promote();
+    m.erase("deleted");
+    m.store("fresh", "x");  // rebuilds the dirty list: "deleted" is now expunged
+
+    const std::vector<std::pair<std::string, std::string>> batch = {
+        {"present", "new"}, {"deleted", "back"}, {"a", "1"}, {"b", "2"}, {"a", "3"},
+    };
+    m.store_all(batch);
+    CHECK(batch[0].second == "new");  // an lvalue range is copied, never moved from
+    CHECK(contents(m) ==
+          std::map<std::string, std::string>{
+              {"present", "new"}, {"deleted", "back"}, {"fresh", "x"}, {"a", "3"}, {"b", "2"}});
+
+    SECTION("views and a transformed range") {
+        const std::vector<std::string> names = {"k1", "k2", "k3"};
+        m.store_all(names | std::views::transform([](const std::string& n) {
+                        return std::pair<std::string_view, std::string>(n, n + "!");
+                    }));
+        CHECK(m.load("k2") == std::string("k2!"));
+        CHECK(m.size() == 8);
+    }
+    SECTION("an empty range changes nothing") {
+        m.store_all(std::vector<std::pair<std::string, std::string>>{});
+        CHECK(m.size() == 5);
+    }
+    SECTION("many new keys at once, then a few into the large map") {
+        // Many: one new read table. Few beside many: the overlay, as store would.
+        std::vector<std::pair<std::string, std::string>> many;
+        for (int i = 0; i < 5000; ++i)
+            many.emplace_back("key-" + std::to_string(i), std::to_string(i));
+        m.store_all(many);
+        m.store_all(
+            std::vector<std::pair<std::string, std::string>>{{"late", "1"}, {"key-7", "7!"}});
+        CHECK(m.size() == 5 + 5000 + 1);
+        CHECK(m.load("key-4999") == std::string("4999"));
+        CHECK(m.load("key-7") == std::string("7!"));
+        CHECK(m.load("late") == std::string("1"));
+        CHECK(m.load("present") == std::string("new"));
+        m.erase("key-1");
+        m.store("after", "y");
+        m.promote();
+        CHECK_FALSE(m.contains("key-1"));
+        CHECK(m.size() == 5 + 5000 + 1);
+    }
+}
+
 TEST_CASE("sync_map: clear then reuse", "[sync_map]") {
     int_map m;
     m.clear();
@@ -404,7 +456,7 @@ void run_differential(Map& m, std::uint64_t seed, int steps, int keys) {
     for (int step = 0; step < steps; ++step) {
         const int k = pick(keys);
         const int v = pick(1000);
-        const int op = pick(14);
+        const int op = pick(15);
         CAPTURE(seed, step, op, k, v);
         switch (op) {
             case 0:
@@ -470,6 +522,16 @@ void run_differential(Map& m, std::uint64_t seed, int steps, int keys) {
             case 13:
                 REQUIRE(m.size() == ref.size());
                 break;
+            case 14: {
+                // A batch of random keys, some present, some deleted, some given twice.
+                std::vector<std::pair<int, int>> batch;
+                for (int n = pick(pick(4) == 0 ? keys : 8); n >= 0; --n)
+                    batch.emplace_back(pick(keys), pick(1000));
+                m.store_all(batch);
+                for (const auto& [key, value] : batch)
+                    ref[key] = value;
+                break;
+            }
         }
     }
     REQUIRE(contents(m) == ref);

@@ -208,10 +208,18 @@ void run_torn_read_test(const T& a, const T& b) {
         std::mt19937 rng(7);
         while (readers_left.load() > 0) {
             const int k = static_cast<int>(rng() % stable);
-            switch (rng() % 3) {
+            switch (rng() % 4) {
                 case 0:
                     m.store(k, rng() % 2 ? a : b);
                     break;
+                case 3: {
+                    std::vector<std::pair<int, T>> batch;  // present keys, one given twice
+                    for (int n = 0; n < 4; ++n)
+                        batch.emplace_back(static_cast<int>(rng() % stable), rng() % 2 ? a : b);
+                    batch.push_back(batch.front());
+                    m.store_all(batch);
+                    break;
+                }
                 case 1: {
                     auto p = m.exchange(k, rng() % 2 ? a : b);
                     if (!p || !valid(*p)) torn.fetch_add(1);
@@ -237,6 +245,15 @@ void run_torn_read_test(const T& a, const T& b) {
             if (rng() % 2) m.erase(next - static_cast<int>(rng() % 64));
             if (rng() % 3 == 0) m.store(next - static_cast<int>(rng() % 64), b);  // may unexpunge
             if (rng() % 97 == 0) m.promote();
+            if (rng() % 53 == 0) {
+                // New keys and recently deleted ones in one batch: into the overlay when
+                // few, into a new read table when many.
+                std::vector<std::pair<int, T>> batch;
+                const int n = static_cast<int>(rng() % 300) + 1;
+                for (int i = 0; i < n; ++i)
+                    batch.emplace_back(next - 64 + static_cast<int>(rng() % 128), b);
+                m.store_all(batch);
+            }
             if (rng() % 5 == 0) m.load_and_delete(next - static_cast<int>(rng() % 200));
             if (next % 1000 == 0 && next >= 2000) {
                 for (int k = next - 1000; k < next; ++k)

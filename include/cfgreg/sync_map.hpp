@@ -52,8 +52,10 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -175,6 +177,18 @@ concept lookup_key =
      std::convertible_to<const K&, std::string_view>) ||
     (requires { typename Hash::is_transparent; typename KeyEqual::is_transparent; } &&
      std::invocable<const Hash&, const K&>);
+
+/// Ranges that `sync_map::store_all` accepts: pairs (anything `std::get<0>` and
+/// `std::get<1>` read) of a lookup key that makes a `Key` and of what makes a `T`.
+template <class R, class Key, class T, class Hash, class KeyEqual>
+concept key_value_range =
+    std::ranges::input_range<R> &&
+    requires(std::ranges::range_reference_t<R>&& item) {
+        requires lookup_key<std::remove_cvref_t<decltype(std::get<0>(item))>, Key, Hash, KeyEqual>;
+        requires std::constructible_from<Key, decltype(std::get<0>(item))>;
+        requires std::constructible_from<
+            T, decltype(std::get<1>(std::forward<std::ranges::range_reference_t<R>>(item)))>;
+    };
 // clang-format on
 
 }  // namespace detail
@@ -223,6 +237,16 @@ class sync_map {
 
     /// Sets the value for `key`.
     void store(const Key& key, T value) { swap_in(key, std::move(value), nullptr); }
+
+    /// Stores each `(key, value)` pair of `items`, as `store` would in order (of
+    /// pairs with equal keys, the last wins), taking the lock once. The keys new to
+    /// the map become readable together: many go straight into a new read table,
+    /// built once, where one `store` each would pass through the overlay and its
+    /// promotions. Strong guarantee: if an allocation or a constructor throws, the
+    /// map is as it was. Readers see each pair stored, or not yet, never a torn one;
+    /// a reader may see some pairs before others.
+    template <detail::key_value_range<Key, T, Hash, KeyEqual> R>
+    void store_all(R&& items);
 
     /// Sets the value for `key` and returns the previous one, if any.
     std::optional<T> exchange(const Key& key, T value) {
@@ -322,8 +346,8 @@ class sync_map {
         union {
             node first;
         };
-        template <class V>
-        entry(std::size_t h, const Key& k, V&& v) : p(null_word), hash(h), key(k) {
+        template <class K, class V>
+        entry(std::size_t h, K&& k, V&& v) : p(null_word), hash(h), key(std::forward<K>(k)) {
             if constexpr (inline_values) {
                 if (const auto w = inline_word(v)) {
                     p.store(*w, std::memory_order_relaxed);  // published with the entry
@@ -526,8 +550,25 @@ class sync_map {
         if (v.capacity() - v.size() < n) v.reserve(std::max(v.size() + n, 2 * v.capacity()));
     }
     void add_to_overlay_locked(entry* e, trash_list& trash);
+    // A new overlay with room for `more` keys beyond those of `o` (null: none), holding them.
+    static std::unique_ptr<overlay> grown_overlay(const overlay* o, std::size_t more);
+    // Puts `e` into the first free slot of its probe sequence in `o`; `order` is
+    // release where readers may already probe `o`, relaxed where `o` is private.
+    static void put_in_overlay(overlay* o, entry* e, std::memory_order order) noexcept;
     void maybe_promote_locked(trash_list& trash) noexcept;
     void promote_locked(trash_list& trash);
+    // A read table being built, private to the writer until it is installed.
+    struct built_table {
+        std::unique_ptr<group[]> groups;
+        std::unique_ptr<header> h;
+    };
+    // Allocates a read table holding dirty_ and `more` (keys in no table), and
+    // reserves `trash` for what installing it retires. Changes nothing; requires
+    // dirty_valid_.
+    built_table build_table_locked(const std::vector<entry*>& more, trash_list& trash) const;
+    // Publishes `t` in place of the read table and overlay, retiring them and the
+    // expunged entries that `t` leaves out; the dirty list starts over.
+    void install_table_locked(built_table t, trash_list& trash) noexcept;
     void note_overlay_hit();
 
     static void retire_node(node* n) {
@@ -877,47 +918,54 @@ void sync_map<Key, T, Hash, KeyEqual>::publish_locked(header* h, trash_list& tra
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
+auto sync_map<Key, T, Hash, KeyEqual>::grown_overlay(const overlay* o, std::size_t more)
+    -> std::unique_ptr<overlay> {
+    const std::size_t count = (o != nullptr ? o->count : 0) + more;
+    unsigned bits = o != nullptr ? 64 - o->shift : 3;
+    while ((std::size_t{1} << bits) < count * 2)
+        ++bits;
+    auto grown = std::make_unique<overlay>(bits);
+    if (o != nullptr) {
+        for (auto& s : o->slots) {
+            // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
+            if (entry* x = s.e.load(std::memory_order_relaxed)) {
+                put_in_overlay(grown.get(), x, std::memory_order_relaxed);
+            }
+        }
+    }
+    return grown;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::put_in_overlay(overlay* o, entry* e,
+                                                      std::memory_order order) noexcept {
+    const std::size_t mask = o->slots.size() - 1;
+    std::size_t i = index_of(e->hash, o->shift);
+    // Relaxed probe: slots are written only by mu_ holders, as this thread is. The
+    // hash may be relaxed too: readers look at it only after acquiring `e` below.
+    while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
+        i = (i + 1) & mask;
+    o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
+    o->slots[i].e.store(e, order);  // release pairs with find_in()'s acquire
+    ++o->count;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_list& trash) {
     const header* h = current_locked();
     overlay* o = h->added;
-    if (o == nullptr || (o->count + 1) * 2 > o->slots.size()) {
-        // Grow (or create) the overlay: a new one, published with a new header.
-        const unsigned bits = o == nullptr ? 3 : static_cast<unsigned>(65 - o->shift);
-        auto owned = std::make_unique<overlay>(bits);
-        overlay* grown = owned.get();
-        const std::size_t mask = grown->slots.size() - 1;
-        // Relaxed in `put`: `grown` is private to this thread until publish_locked's release.
-        auto put = [&](entry* x) {
-            std::size_t i = index_of(x->hash, grown->shift);
-            while (grown->slots[i].e.load(std::memory_order_relaxed) != nullptr)
-                i = (i + 1) & mask;
-            grown->slots[i].hash.store(x->hash, std::memory_order_relaxed);
-            grown->slots[i].e.store(x, std::memory_order_relaxed);  // published by read_ below
-            ++grown->count;
-        };
-        auto next = std::make_unique<header>(header{h->groups, h->shift, h->count, grown});
-        reserve_publish(trash, 1);  // the old overlay and header; nothing fails below
-        if (o != nullptr) {
-            for (auto& s : o->slots) {
-                // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
-                if (entry* x = s.e.load(std::memory_order_relaxed)) put(x);
-            }
-            trash.push_back({o, &delete_overlay, overlay_bytes(o)});
-        }
-        put(e);
-        owned.release();  // owned by `next` from here
-        publish_locked(next.release(), trash);
-    } else {
-        const std::size_t mask = o->slots.size() - 1;
-        std::size_t i = index_of(e->hash, o->shift);
-        // Relaxed probe: slots are written only by mu_ holders, as this thread is. The
-        // hash may be relaxed too: readers look at it only after acquiring `e` below.
-        while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
-            i = (i + 1) & mask;
-        o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
-        o->slots[i].e.store(e, std::memory_order_release);  // pairs with find_in()'s acquire
-        ++o->count;
+    if (o != nullptr && (o->count + 1) * 2 <= o->slots.size()) {
+        put_in_overlay(o, e, std::memory_order_release);  // readers may probe `o`
+        return;
     }
+    // Grow (or create) the overlay: a new one, published with a new header.
+    auto grown = grown_overlay(o, 1);
+    auto next = std::make_unique<header>(header{h->groups, h->shift, h->count, grown.get()});
+    reserve_publish(trash, 1);  // the old overlay and header; nothing fails below
+    put_in_overlay(grown.get(), e, std::memory_order_relaxed);  // published by read_
+    if (o != nullptr) trash.push_back({o, &delete_overlay, overlay_bytes(o)});
+    (void)grown.release();  // owned by `next` from here
+    publish_locked(next.release(), trash);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -933,18 +981,21 @@ void sync_map<Key, T, Hash, KeyEqual>::maybe_promote_locked(trash_list& trash) n
 
 template <class Key, class T, class Hash, class KeyEqual>
 void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
-    const header* h = current_locked();
     if (!dirty_valid_) return;
+    install_table_locked(build_table_locked({}, trash), trash);
+}
 
-    // Build the next read table from dirty_ (invariant 4), its slots at most half full.
+template <class Key, class T, class Hash, class KeyEqual>
+auto sync_map<Key, T, Hash, KeyEqual>::build_table_locked(const std::vector<entry*>& more,
+                                                          trash_list& trash) const -> built_table {
+    // The next read table holds dirty_ (invariant 4) and `more`, its slots at most half full.
+    const std::size_t count = dirty_.size() + more.size();
     unsigned bits = 1;
-    while ((std::size_t{1} << bits) * group_width < dirty_.size() * 2)
+    while ((std::size_t{1} << bits) * group_width < count * 2)
         ++bits;
-    // Everything that can fail comes first: the map is unchanged if it throws.
-    auto owned = std::make_unique<group[]>(std::size_t{1} << bits);
-    group* groups = owned.get();
+    auto groups = std::make_unique<group[]>(std::size_t{1} << bits);
     const std::size_t mask = (std::size_t{1} << bits) - 1;
-    for (entry* e : dirty_) {
+    auto place = [&](entry* e) {
         std::size_t i = index_of(e->hash, 64 - bits);
         while (groups[i].e[group_width - 1] != nullptr)
             i = (i + 1) & mask;
@@ -953,20 +1004,30 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
             ++k;
         groups[i].tags |= tag_of(e->hash) << (8 * k);
         groups[i].e[k] = e;
-    }
+    };
+    for (entry* e : dirty_)
+        place(e);
+    for (entry* e : more)
+        place(e);
+    auto next = std::make_unique<header>(header{groups.get(), 64 - bits, count, nullptr});
 
-    auto next = std::make_unique<header>(header{groups, 64 - bits, dirty_.size(), nullptr});
     std::size_t expunged = 0;
-    for_each_in_table(h, [&](entry* e) {
-        // Relaxed: as below.
+    for_each_in_table(current_locked(), [&](entry* e) {
+        // Relaxed: only mu_ holders enter or leave expunged() (invariant 3), so it is exact.
         expunged += e->p.load(std::memory_order_relaxed) == expunged_word() ? 1 : 0;
         return true;
     });
     reserve_publish(trash, expunged + 2);  // and the old groups and overlay
+    return {std::move(groups), std::move(next)};
+}
 
+template <class Key, class T, class Hash, class KeyEqual>
+void sync_map<Key, T, Hash, KeyEqual>::install_table_locked(built_table t,
+                                                            trash_list& trash) noexcept {
+    const header* h = current_locked();
     // Expunged entries of the old table are in no other structure: retire them with it.
     for_each_in_table(h, [&](entry* e) {
-        // Relaxed: only mu_ holders enter or leave expunged() (invariant 3), so it is exact.
+        // Relaxed: as in build_table_locked().
         if (e->p.load(std::memory_order_relaxed) == expunged_word()) {
             trash.push_back({e, &delete_entry, sizeof(entry)});
         }
@@ -976,8 +1037,8 @@ void sync_map<Key, T, Hash, KeyEqual>::promote_locked(trash_list& trash) {
         trash.push_back({const_cast<group*>(owned_groups_), &delete_groups, group_bytes(h)});
     }
     if (h->added != nullptr) trash.push_back({h->added, &delete_overlay, overlay_bytes(h->added)});
-    owned_groups_ = owned.release();
-    publish_locked(next.release(), trash);
+    owned_groups_ = t.groups.release();
+    publish_locked(t.h.release(), trash);
 
     dirty_.clear();
     dirty_valid_ = false;
@@ -993,6 +1054,129 @@ void sync_map<Key, T, Hash, KeyEqual>::promote() {
         if (current_locked()->added != nullptr) promote_locked(trash);
     }
     retire_all(trash);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <detail::key_value_range<Key, T, Hash, KeyEqual> R>
+void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
+    // Entries of keys new to the map, owned here until they are published.
+    struct unpublished {
+        std::vector<entry*> entries;
+        unpublished() = default;
+        unpublished(const unpublished&) = delete;
+        unpublished& operator=(const unpublished&) = delete;
+        ~unpublished() {
+            for (entry* e : entries)
+                delete_entry(e);
+        }
+    } fresh;
+    std::vector<std::pair<entry*, staged_value>> present;  // new values of present keys
+    std::vector<replaced> unlinked_values;
+    trash_list trash;
+    {
+        auto guard = lock();
+        detail::epoch::guard pin;  // as in swap_in()
+        const header* h = current_locked();
+
+        // Everything that can fail comes first (the map is as it was if it throws),
+        // except reviving expunged entries, which changes no key's value.
+        // `seen` finds a new key given twice: open addressing over `fresh`, 0 for an
+        // empty slot, else the entry's index + 1.
+        std::vector<std::size_t> seen(16);
+        unsigned seen_bits = 4;
+        auto seen_slot = [&](std::size_t hash, const auto& key) -> std::size_t& {
+            const std::size_t mask = seen.size() - 1;
+            for (std::size_t i = index_of(hash, 64 - seen_bits);; i = (i + 1) & mask) {
+                const std::size_t at = seen[i];
+                if (at == 0) return seen[i];
+                const entry* e = fresh.entries[at - 1];
+                if (e->hash == hash && equal(e->key, key)) return seen[i];
+            }
+        };
+        for (auto&& item : items) {
+            const auto& key = std::get<0>(item);
+            const std::size_t hash = hash_of(key);
+            if (entry* e = find(h, hash, key)) {
+                reserve_more(present, 1);
+                present.emplace_back(e, stage(T(std::get<1>(std::forward<decltype(item)>(item)))));
+                continue;
+            }
+            if ((fresh.entries.size() + 1) * 2 > seen.size()) {
+                ++seen_bits;
+                seen.assign(std::size_t{1} << seen_bits, 0);
+                for (std::size_t n = 0; n < fresh.entries.size(); ++n) {
+                    const entry* e = fresh.entries[n];
+                    seen_slot(e->hash, e->key) = n + 1;
+                }
+            }
+            std::size_t& slot = seen_slot(hash, key);
+            reserve_more(fresh.entries, 1);
+            entry* e = new entry(hash, key, T(std::get<1>(std::forward<decltype(item)>(item))));
+            if (slot != 0) {
+                delete_entry(std::exchange(fresh.entries[slot - 1], e));  // the later pair wins
+            } else {
+                fresh.entries.push_back(e);  // reserved above
+                slot = fresh.entries.size();
+            }
+        }
+
+        if (!fresh.entries.empty() && !dirty_valid_) dirty_locked();
+        for (auto& p : present)
+            unexpunge_locked(p.first);  // a stored value must be in dirty_ (invariant 3)
+        unlinked_values.reserve(present.size());
+        // New keys go into a new read table when adding them one by one would promote
+        // (maybe_promote_locked's rule), else into the overlay.
+        overlay* const o = h->added;
+        const std::size_t pending = (o != nullptr ? o->count : 0) + fresh.entries.size();
+        built_table rebuilt;
+        std::unique_ptr<overlay> grown;
+        std::unique_ptr<header> next;
+        if (!fresh.entries.empty()) {
+            if (pending * 2 > std::max<std::size_t>(h->count, 32)) {
+                rebuilt = build_table_locked(fresh.entries, trash);
+            } else {
+                reserve_more(dirty_, fresh.entries.size());
+                if (o == nullptr || pending * 2 > o->slots.size()) {
+                    grown = grown_overlay(o, fresh.entries.size());
+                    next = std::make_unique<header>(
+                        header{h->groups, h->shift, h->count, grown.get()});
+                    reserve_publish(trash, 1);  // and the old overlay
+                }
+            }
+        }
+
+        [&]() noexcept {
+            for (auto& [e, value] : present) {
+                const word old =
+                    e->p.exchange(value.w, std::memory_order_acq_rel);  // as in swap_in()
+                (void)value.n.release();                                // published
+                unlinked_values.push_back(unlinked(e, old));
+            }
+            if (fresh.entries.empty()) return;
+            if (rebuilt.h != nullptr) {
+                install_table_locked(std::move(rebuilt), trash);
+            } else {
+                overlay* const target = grown != nullptr ? grown.get() : o;
+                // Relaxed into a new overlay: published by read_ below.
+                const auto order =
+                    grown != nullptr ? std::memory_order_relaxed : std::memory_order_release;
+                for (entry* e : fresh.entries) {
+                    put_in_overlay(target, e, order);
+                    dirty_.push_back(e);  // reserved above
+                }
+                dirty_size_.store(dirty_.size(), std::memory_order_relaxed);  // as in add_locked()
+                if (grown != nullptr) {
+                    if (o != nullptr) trash.push_back({o, &delete_overlay, overlay_bytes(o)});
+                    (void)grown.release();  // owned by `next` from here
+                    publish_locked(next.release(), trash);
+                }
+            }
+            fresh.entries.clear();  // published
+        }();
+    }
+    retire_all(trash);
+    for (const replaced& r : unlinked_values)
+        retire_unlinked(r);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
