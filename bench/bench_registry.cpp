@@ -321,6 +321,17 @@ void bm_setting_string(benchmark::State& state) {
     benchmark::DoNotOptimize(sum);
 }
 
+/// The same handle read in place: no copy, no allocation.
+void bm_setting_string_visit(benchmark::State& state) {
+    auto& run = *current_run;
+    std::size_t sum = 0;
+    run.clock.start(state);
+    for (auto _ : state)
+        sum += run.string_handle.visit([](const std::string& s) { return s.size(); });
+    run.clock.finish(state);
+    benchmark::DoNotOptimize(sum);
+}
+
 /// The floor for typed handles, as typed/atomic_int64_load in bench_maps.cpp.
 void bm_atomic_load(benchmark::State& state) {
     auto& run = *current_run;
@@ -578,6 +589,7 @@ void register_all() {
         plain("setting_get/atomic_int64_load", bm_atomic_load);
         plain("setting_get/cfgreg_setting_int64", bm_setting_int64);
         plain("setting_get/cfgreg_setting_string", bm_setting_string);
+        plain("setting_get/cfgreg_setting_string_visit", bm_setting_string_visit);
         plain("snapshot/cfgreg_registry", bm_snapshot);
         plain("snapshot_iterate/cfgreg_registry", bm_snapshot_iterate);
     }

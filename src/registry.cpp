@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <ranges>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -275,6 +274,16 @@ std::vector<std::pair<key_path, std::optional<value>>> registry::impl::handle_va
 }
 
 result<change_set> registry::impl::commit_locked(std::vector<layer_update> updates) {
+    detail::commit_plan plan = plan_commit_locked(updates);
+    if (validate_hook) {
+        if (auto rejected = validate_hook(plan.cs)) return std::move(*rejected);
+    }
+    apply_commit_locked(plan, updates);
+    return std::move(plan.cs);
+}
+
+detail::commit_plan registry::impl::plan_commit_locked(
+    const std::vector<layer_update>& updates) const {
     // Candidate layers, by pointer, so that nothing is copied until the commit succeeds.
     std::vector<const layer_content*> candidate;
     candidate.reserve(layers.size() + updates.size());
@@ -288,9 +297,9 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
 
     // New effective state and the change set against the current one. Its entries
     // point into the candidate layers' lists, which it keeps alive.
+    detail::commit_plan plan;
     // Relaxed: only writers store `current`, all under write_mu (inv. 1), so this is never stale.
-    const auto* old_published = current.load(std::memory_order_relaxed);
-    std::shared_ptr<const snapshot_state> before = old_published->state;
+    std::shared_ptr<const snapshot_state> before = current.load(std::memory_order_relaxed)->state;
     auto next = std::make_shared<snapshot_state>();
     next->generation = before->generation + 1;
     next->secrets = secrets;
@@ -298,48 +307,52 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     next->lists.reserve(candidate.size());
     for (const layer_content* l : candidate)
         next->lists.push_back(l->leaves);
-    std::vector<const snapshot_entry*> shared_leaves;  // `entries` before secret copies
-    if (!next->secrets.empty()) shared_leaves = next->entries;
+    if (!next->secrets.empty()) plan.shared_leaves = next->entries;
     mark_secrets(*next);
-    const std::vector<const snapshot_entry*>& in_lists =
-        next->secrets.empty() ? next->entries : shared_leaves;
 
-    change_set cs;
+    change_set& cs = plan.cs;
     cs.before = before;
     cs.generation = next->generation;
     for (const layer_update& u : updates) {
         if (!cs.origin.empty()) cs.origin += ", ";
         cs.origin += u.name;
     }
-    // Entries of `next` that the map must point to (invariant 6): `adds` for keys new to
-    // the map, `stores` for present keys, changed or not.
-    std::vector<std::size_t> adds;
-    std::vector<std::size_t> stores;
     const auto& olds = before->entries;
     const auto& news = next->entries;
-    stores.reserve(news.size());
+    plan.stores.reserve(news.size());
     cs.changes.reserve(std::max(olds.size(), news.size()));
     for (std::size_t o = 0, n = 0; o < olds.size() || n < news.size();) {
         if (n == news.size() || (o < olds.size() && olds[o]->path < news[n]->path)) {
             cs.changes.push_back({change_kind::removed, olds[o++], nullptr});
         } else if (o == olds.size() || news[n]->path < olds[o]->path) {
             cs.changes.push_back({change_kind::added, nullptr, news[n]});
-            adds.push_back(n++);
+            plan.adds.push_back(n++);
         } else {
             if (!same_entry_value(*olds[o], *news[n])) {
                 cs.changes.push_back({change_kind::changed, olds[o], news[n]});
-                stores.push_back(n);
+                plan.stores.push_back(n);
             } else if (olds[o] != news[n]) {
-                stores.push_back(n);  // same value from another list: the old one may go
+                plan.stores.push_back(n);  // same value from another list: the old one may go
             }
             ++o;
             ++n;
         }
     }
     cs.after = next;
+    plan.next = std::move(next);
+    return plan;
+}
 
-    if (validate_hook) {
-        if (auto rejected = validate_hook(cs)) return std::move(*rejected);
+void registry::impl::apply_commit_locked(detail::commit_plan& plan,
+                                         std::vector<layer_update>& updates) {
+    change_set& cs = plan.cs;
+    snapshot_state& next = *plan.next;
+    if (cs.changes.empty()) {
+        // Provenance may still have moved (same value from another layer
+        // or line): publish the new state under the old generation so
+        // describe and dumps stay exact.
+        next.generation = cs.before->generation;
+        cs.generation = cs.before->generation;
     }
 
     // Everything that can fail comes first (invariant 7): the new holder, room for
@@ -347,22 +360,16 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
     // What follows cannot fail for want of memory but in the map's stores of nodes
     // (CFGREG_INLINE_WORDS off), where it terminates: readers must never see half a
     // commit.
-    if (cs.changes.empty()) {
-        // Provenance may still have moved (same value from another layer
-        // or line): publish the new state under the old generation so
-        // describe and dumps stay exact.
-        next->generation = before->generation;
-        cs.generation = before->generation;
-    }
-    auto holder = std::make_unique<published_state>(published_state{next});
+    auto holder = std::make_unique<published_state>(published_state{plan.next});
     layers.reserve(layers.size() + updates.size());
     std::vector<std::pair<key_path, std::optional<value>>> handle_updates;
-    if (!slots.empty()) handle_updates = handle_values(cs, *next);
-    // One table build for all new keys (a file's first load adds them all); all or none.
-    leaves.store_all(adds | std::views::transform([&](std::size_t n) {
-                         return std::pair<const std::string&, const snapshot_entry*>(
-                             news[n]->path.str(), in_lists[n]);
-                     }));
+    if (!slots.empty()) handle_updates = handle_values(cs, next);
+    const auto& news = next.entries;
+    std::vector<std::pair<std::string_view, const snapshot_entry*>> new_keys;
+    new_keys.reserve(plan.adds.size());
+    for (const std::size_t n : plan.adds)
+        new_keys.emplace_back(news[n]->path.str(), plan.leaf(n));
+    leaves.store_all(new_keys);  // one table build for a file's first load; all or none
 
     [&]() noexcept {
         for (layer_update& u : updates) {
@@ -374,9 +381,9 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
         for (const change& c : cs.changes) {
             if (c.after == nullptr) leaves.erase(c.before->path.str());
         }
-        for (const std::size_t n : stores)
-            leaves.store(news[n]->path.str(), in_lists[n]);
-        if (!adds.empty()) {
+        for (const std::size_t n : plan.stores)
+            leaves.store(news[n]->path.str(), plan.leaf(n));
+        if (!plan.adds.empty()) {
             try {
                 leaves.promote();  // new keys readable in one probe, without the lock
             } catch (const std::bad_alloc&) {
@@ -386,24 +393,29 @@ result<change_set> registry::impl::commit_locked(std::vector<layer_update> updat
 
         // Release pairs with the acquire loads in `with_state` and `registry::snapshot()`;
         // the old holder is freed once no pinned reader can hold it (invariants 3 and 6).
+        // Relaxed load: only writers store `current`, all under write_mu (inv. 1).
+        const auto* old_published = current.load(std::memory_order_relaxed);
         current.store(holder.release(), std::memory_order_release);
         detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                               sizeof(published_state));
-        generation.store(next->generation, std::memory_order_relaxed);  // invariant 4
-
-        for (const auto& update : handle_updates) {
-            const std::optional<value>& v = update.second;
-            const auto list = slots.find(update.first);
-            std::erase_if(list->second, [&](const std::weak_ptr<detail::slot_base>& w) {
-                auto slot = w.lock();
-                if (!slot) return true;
-                slot->update(v ? &*v : nullptr);
-                return false;
-            });
-            if (list->second.empty()) slots.erase(list);
-        }
+        generation.store(next.generation, std::memory_order_relaxed);  // invariant 4
+        refresh_handles_locked(handle_updates);
     }();
-    return cs;
+}
+
+void registry::impl::refresh_handles_locked(
+    const std::vector<std::pair<key_path, std::optional<value>>>& updates) noexcept {
+    for (const auto& update : updates) {
+        const std::optional<value>& v = update.second;
+        const auto list = slots.find(update.first);
+        std::erase_if(list->second, [&](const std::weak_ptr<detail::slot_base>& w) {
+            auto slot = w.lock();
+            if (!slot) return true;
+            slot->update(v ? &*v : nullptr);
+            return false;
+        });
+        if (list->second.empty()) slots.erase(list);
+    }
 }
 
 void registry::impl::after_commit_locked(const change_set& changes) const {

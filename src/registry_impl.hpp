@@ -57,6 +57,21 @@ struct change_set {
     std::vector<change> changes;
 };
 
+/// A commit worked out but not yet applied: the next state, its change set, and what
+/// the map of leaves must take to match it (invariant 6 of `registry::impl`).
+struct commit_plan {
+    change_set cs;  ///< `cs.after` is `next`
+    std::shared_ptr<snapshot_state> next;
+    /// `next->entries` before secret entries were replaced by copies (empty without
+    /// secrets): what the map points to, leaves in the layers' lists.
+    std::vector<const snapshot_entry*> shared_leaves;
+    std::vector<std::size_t> adds;    ///< indices into `next->entries`: keys new to the map
+    std::vector<std::size_t> stores;  ///< present keys whose leaf object changes
+    const snapshot_entry* leaf(std::size_t n) const {
+        return shared_leaves.empty() ? next->entries[n] : shared_leaves[n];
+    }
+};
+
 /// What readers load with one acquire: the current snapshot state.
 struct published_state {
     std::shared_ptr<const snapshot_state> state;
@@ -115,6 +130,16 @@ struct registry::impl {
     /// validation, one generation and one batch of notifications (a reload
     /// of files saved together).
     result<detail::change_set> commit_locked(std::vector<detail::layer_update> updates);
+    /// The candidate layers, the next state and the change set of a commit of `updates`;
+    /// changes nothing.
+    detail::commit_plan plan_commit_locked(const std::vector<detail::layer_update>& updates) const;
+    /// Applies a validated plan: the layers, the map of leaves, the published state,
+    /// the generation and the handles (invariant 7: all or nothing). Moves the
+    /// contents out of `updates`.
+    void apply_commit_locked(detail::commit_plan& plan, std::vector<detail::layer_update>& updates);
+    /// Gives each handle on a path of `updates` its new value; drops handles that ended.
+    void refresh_handles_locked(
+        const std::vector<std::pair<key_path, std::optional<value>>>& updates) noexcept;
     /// The new value of every setting handle that `cs` touches, read from `next`.
     std::vector<std::pair<key_path, std::optional<value>>> handle_values(
         const detail::change_set& cs, const detail::snapshot_state& next) const;

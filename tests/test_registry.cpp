@@ -358,6 +358,13 @@ TEST_CASE("registry: a setting follows set, unset, delete and re-add", "[registr
     reg.load_string("title = 1\n", "app.toml").value();  // reload without the key
     CHECK(port.get() == 1);
     CHECK(host.get() == "none");
+    // visit reads the same value in place and returns what the callback returns.
+    CHECK(host.visit([](const std::string& h) { return h.size(); }) == 4);
+    CHECK(port.visit([](int p) { return p + 1; }) == 2);
+    reg.set("server.host", "example.org").value();
+    std::string seen;
+    host.visit([&](const std::string& h) { seen = h; });
+    CHECK(seen == "example.org");
     loaded(reg);  // re-add
     CHECK(port.get() == 8080);
 
@@ -446,9 +453,13 @@ TEST_CASE("registry: concurrent readers never see a torn or foreign value", "[re
         const int x = reg.get_or<int>("s.a", -1);
         const int y = a.get();
         const std::string n = name.get();
+        const bool in_place_ok =
+            name.visit([](const std::string& v) { return v == "one" || v == "two"; }) &&
+            a.visit([](int v) { return v == 1 || v == 2; });
         const snapshot s = reg.snapshot();
         const bool snap_ok = s.get<int>("s.a") == s.get<int>("s.b");
-        if ((x != 1 && x != 2) || (y != 1 && y != 2) || (n != "one" && n != "two") || !snap_ok)
+        if ((x != 1 && x != 2) || (y != 1 && y != 2) || (n != "one" && n != "two") || !snap_ok ||
+            !in_place_ok)
             bad.fetch_add(1);
     };
     cfgreg_test::read_during(2, read, [&] {

@@ -2,9 +2,10 @@
 // `setting<T>`: a typed handle on one key whose reads cost about one atomic load.
 #pragma once
 
-// Thread safety: `setting<T>::get` may be called from any number of threads
-// concurrently with every registry operation; it never locks, never hashes, never
-// allocates for word-sized types, and returns a value the key had at some moment at
+// Thread safety: `setting<T>::get` and `visit` may be called from any number of
+// threads concurrently with every registry operation; they never lock, never hash,
+// and never write a shared cache line; `get` allocates only to copy a `T` that does
+// not fit a word, `visit` never. Each returns a value the key had at some moment at
 // or after the handle was made. Copies of a handle share one slot. Assigning to or
 // destroying one handle object while another thread uses that same object needs
 // external synchronization, as for any object. A handle may outlive its registry; it
@@ -30,6 +31,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -88,6 +90,19 @@ class setting_slot final : public slot_base {
             epoch::guard pin;
             // Acquire pairs with update()'s release store: the pointee is fully built.
             return *ptr_.load(std::memory_order_acquire);
+        }
+    }
+
+    template <class F>
+    decltype(auto) visit(F&& f) const {
+        if constexpr (stored_in_word<T>) {
+            const T v = word_.load(std::memory_order_acquire);  // as in get()
+            return std::invoke(std::forward<F>(f), v);
+        } else {
+            epoch::guard pin;
+            // As in get(); the pin keeps the object alive while `f` runs (invariant 3).
+            return std::invoke(std::forward<F>(f),
+                               std::as_const(*ptr_.load(std::memory_order_acquire)));
         }
     }
 
@@ -169,6 +184,19 @@ class setting {
     T get() const { return slot_->get(); }
     /// Same as `get()`.
     T operator*() const { return get(); }
+
+    /// Calls `f(const T&)` with the current value (or the fallback) in place and
+    /// returns what `f` returns: no copy, so reading a string or a vector allocates
+    /// nothing. The reference is valid only while `f` runs; keep no pointer, view or
+    /// reference into it, and keep `f` short, as for `sync_map::visit`.
+    ///
+    ///     SAFE:   greeting.visit([&](const std::string& s) { out.append(s); });
+    ///     UNSAFE: std::string_view v = greeting.visit([](const std::string& s) {
+    ///                 return std::string_view(s); });  // dangles
+    template <class F>
+    decltype(auto) visit(F&& f) const {
+        return slot_->visit(std::forward<F>(f));
+    }
 
     /// Why `get` returns the fallback: `errc::missing`, `type_mismatch`,
     /// `out_of_range`, or `invalid_argument` when converting threw (then, for a type
