@@ -433,7 +433,7 @@ void registry::impl::republish_secrets_locked() {
     next->lists = old.lists;  // the map's pointers stay valid: they point into these
     mark_secrets(*next);
     auto* holder = new published_state{next};          // the last step that can fail
-    current.store(holder, std::memory_order_release);  // as in commit_locked
+    current.store(holder, std::memory_order_release);  // as in apply_commit_locked
     detail::epoch::retire(const_cast<published_state*>(old_published), &delete_published,
                           sizeof(published_state));
 }
@@ -458,8 +458,8 @@ namespace {
 template <class F>
 auto with_state(const registry::impl& m, F&& f) {
     detail::epoch::guard pin;
-    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked:
-    // the state is fully built.
+    // Acquire pairs with the release stores in apply_commit_locked and
+    // republish_secrets_locked: the state is fully built.
     const published_state* p = m.current.load(std::memory_order_acquire);
     return f(*p->state);
 }
@@ -507,8 +507,8 @@ std::vector<std::string> registry::keys(std::string_view prefix) const {
 
 cfgreg::snapshot registry::snapshot() const {
     detail::epoch::guard pin;
-    // Acquire pairs with the release stores in commit_locked and republish_secrets_locked;
-    // the copy keeps the state alive.
+    // Acquire pairs with the release stores in apply_commit_locked and
+    // republish_secrets_locked; the copy keeps the state alive.
     return cfgreg::snapshot(impl_->current.load(std::memory_order_acquire)->state);
 }
 

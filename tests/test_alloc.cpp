@@ -172,6 +172,7 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
         m.erase("warm-0" + std::string(24, 'k'));  // expunged by the next insert
         reference.erase("warm-0" + std::string(24, 'k'));
 
+        const std::vector<std::pair<std::string, std::string>> none;
         bool failed = false;
         long budget = n;  // allocations the map may still make before one fails
         for (int i = 0; i < 120 && !failed; ++i) {
@@ -184,10 +185,18 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
                 {"warm-1" + std::string(24, 'k'), value},
                 {"warm-0" + std::string(24, 'k'), value},
                 {key, value}};
+            std::vector<std::pair<std::string, std::string>> many;
+            if (i == 60) {
+                for (int k = 0; k < 100; ++k)
+                    many.emplace_back("many-" + std::to_string(k) + std::string(24, 'k'), value);
+                many.emplace_back("warm-0" + std::string(24, 'k'), "again");  // present
+            }
             try {
                 fail_countdown = budget;  // armed for the map's own allocations only
-                if (i % 7 == 6) {
-                    m.store_all(batch);
+                if (i == 60) {
+                    m.store_all(many);  // more new keys than half the table: a rebuild
+                } else if (i % 7 == 6) {
+                    m.store_all(batch);  // a few: into the overlay
                 } else if (i % 3 == 0) {
                     m.store(key, value);
                 } else if (i % 3 == 1) {
@@ -197,17 +206,17 @@ TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "
                 }
                 budget = fail_countdown;
                 fail_countdown = 0;
-                if (i % 7 == 6) {
-                    for (const auto& [k, v] : batch)
-                        reference[k] = v;
-                }
-                reference[key] = std::move(value);
+                for (const auto& [k, v] : i == 60 ? many : i % 7 == 6 ? batch : none)
+                    reference[k] = v;
+                if (i != 60) reference[key] = std::move(value);
             } catch (const std::bad_alloc&) {
                 fail_countdown = 0;
                 failed = true;
                 // load_or_store returns a copy of the value it stored: when that copy
                 // fails, the store has happened (see the header).
-                if (i % 7 != 6 && i % 3 == 1 && m.contains(key)) reference[key] = std::move(value);
+                if (i != 60 && i % 7 != 6 && i % 3 == 1 && m.contains(key)) {
+                    reference[key] = std::move(value);
+                }
             }
         }
 

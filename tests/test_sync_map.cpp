@@ -314,11 +314,11 @@ TEST_CASE("sync_map: store_all stores every pair, the last of a repeated key win
     m.erase("deleted");
     m.store("fresh", "x");  // rebuilds the dirty list: "deleted" is now expunged
 
-    const std::vector<std::pair<std::string, std::string>> batch = {
+    std::vector<std::pair<std::string, std::string>> batch = {
         {"present", "new"}, {"deleted", "back"}, {"a", "1"}, {"b", "2"}, {"a", "3"},
     };
     m.store_all(batch);
-    CHECK(batch[0].second == "new");  // an lvalue range is copied, never moved from
+    CHECK(batch[0].second == "new");  // a non-const range is copied, never moved from
     CHECK(contents(m) ==
           std::map<std::string, std::string>{
               {"present", "new"}, {"deleted", "back"}, {"fresh", "x"}, {"a", "3"}, {"b", "2"}});
@@ -337,7 +337,8 @@ TEST_CASE("sync_map: store_all stores every pair, the last of a repeated key win
         CHECK(m.size() == 5);
     }
     SECTION("many new keys at once, then a few into the large map") {
-        // Many: one new read table. Few beside many: the overlay, as store would.
+        // Many (more than half the read table): one new read table. Few beside many:
+        // the overlay, as store would.
         std::vector<std::pair<std::string, std::string>> many;
         for (int i = 0; i < 5000; ++i)
             many.emplace_back("key-" + std::to_string(i), std::to_string(i));

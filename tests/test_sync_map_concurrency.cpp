@@ -246,8 +246,9 @@ void run_torn_read_test(const T& a, const T& b) {
             if (rng() % 3 == 0) m.store(next - static_cast<int>(rng() % 64), b);  // may unexpunge
             if (rng() % 97 == 0) m.promote();
             if (rng() % 53 == 0) {
-                // New keys and recently deleted ones in one batch: into the overlay when
-                // few, into a new read table when many.
+                // New keys and recently deleted ones in one batch: into the overlay, or
+                // into a new read table when they outnumber half the current one (the
+                // first batches, of up to 300 keys beside the 16 stable ones, do).
                 std::vector<std::pair<int, T>> batch;
                 const int n = static_cast<int>(rng() % 300) + 1;
                 for (int i = 0; i < n; ++i)

@@ -94,7 +94,7 @@ class setting_slot final : public slot_base {
     }
 
     template <class F>
-    decltype(auto) visit(F&& f) const {
+    auto visit(F&& f) const {
         if constexpr (stored_in_word<T>) {
             const T v = word_.load(std::memory_order_acquire);  // as in get()
             return std::invoke(std::forward<F>(f), v);
@@ -186,15 +186,15 @@ class setting {
     T operator*() const { return get(); }
 
     /// Calls `f(const T&)` with the current value (or the fallback) in place and
-    /// returns what `f` returns: no copy, so reading a string or a vector allocates
-    /// nothing. The reference is valid only while `f` runs; keep no pointer, view or
-    /// reference into it, and keep `f` short, as for `sync_map::visit`.
+    /// returns what `f` returns, by value: no copy of `T`, so reading a string or a
+    /// vector allocates nothing. The reference is valid only while `f` runs; keep no
+    /// pointer, view or reference into it, and keep `f` short, as for `sync_map::visit`.
     ///
     ///     SAFE:   greeting.visit([&](const std::string& s) { out.append(s); });
     ///     UNSAFE: std::string_view v = greeting.visit([](const std::string& s) {
     ///                 return std::string_view(s); });  // dangles
     template <class F>
-    decltype(auto) visit(F&& f) const {
+    auto visit(F&& f) const {
         return slot_->visit(std::forward<F>(f));
     }
 

@@ -186,8 +186,7 @@ concept key_value_range =
     requires(std::ranges::range_reference_t<R>&& item) {
         requires lookup_key<std::remove_cvref_t<decltype(std::get<0>(item))>, Key, Hash, KeyEqual>;
         requires std::constructible_from<Key, decltype(std::get<0>(item))>;
-        requires std::constructible_from<
-            T, decltype(std::get<1>(std::forward<std::ranges::range_reference_t<R>>(item)))>;
+        requires std::constructible_from<T, decltype(std::get<1>(std::as_const(item)))>;
     };
 // clang-format on
 
@@ -239,12 +238,13 @@ class sync_map {
     void store(const Key& key, T value) { swap_in(key, std::move(value), nullptr); }
 
     /// Stores each `(key, value)` pair of `items`, as `store` would in order (of
-    /// pairs with equal keys, the last wins), taking the lock once. The keys new to
-    /// the map become readable together: many go straight into a new read table,
-    /// built once, where one `store` each would pass through the overlay and its
-    /// promotions. Strong guarantee: if an allocation or a constructor throws, the
-    /// map is as it was. Readers see each pair stored, or not yet, never a torn one;
-    /// a reader may see some pairs before others.
+    /// pairs with equal keys, the last wins), taking the lock once; the values are
+    /// copied, and `items` is left as it is. The keys new to
+    /// the map become readable together: when they outnumber half the read table they
+    /// go straight into a new one, built once, where one `store` each would pass
+    /// through the overlay and its promotions. Strong guarantee: if an allocation or
+    /// a constructor throws, the map is as it was. Readers see each pair stored, or
+    /// not yet, never a torn one; a reader may see some pairs before others.
     template <detail::key_value_range<Key, T, Hash, KeyEqual> R>
     void store_all(R&& items);
 
@@ -551,10 +551,10 @@ class sync_map {
     }
     void add_to_overlay_locked(entry* e, trash_list& trash);
     // A new overlay with room for `more` keys beyond those of `o` (null: none), holding them.
-    static std::unique_ptr<overlay> grown_overlay(const overlay* o, std::size_t more);
+    static std::unique_ptr<overlay> grown_overlay_locked(const overlay* o, std::size_t more);
     // Puts `e` into the first free slot of its probe sequence in `o`; `order` is
     // release where readers may already probe `o`, relaxed where `o` is private.
-    static void put_in_overlay(overlay* o, entry* e, std::memory_order order) noexcept;
+    static void put_in_overlay_locked(overlay* o, entry* e, std::memory_order order) noexcept;
     void maybe_promote_locked(trash_list& trash) noexcept;
     void promote_locked(trash_list& trash);
     // A read table being built, private to the writer until it is installed.
@@ -691,9 +691,9 @@ auto sync_map<Key, T, Hash, KeyEqual>::find_in(const overlay* o, std::size_t has
                                                const sync_map& m) -> entry* {
     const std::size_t mask = o->slots.size() - 1;
     for (std::size_t i = index_of(hash, o->shift);; i = (i + 1) & mask) {
-        // Acquire pairs with the release store in add_to_overlay_locked:
-        // a visible entry pointer comes with its slot's hash and the
-        // entry's constructed fields.
+        // Acquire pairs with the release store of put_in_overlay_locked (or, for an
+        // overlay filled before it was shared, publish_locked's release): a visible entry
+        // pointer comes with its slot's hash and the entry's constructed fields.
         entry* e = o->slots[i].e.load(std::memory_order_acquire);
         if (e == nullptr) return nullptr;
         if (o->slots[i].hash.load(std::memory_order_relaxed) == hash && m.equal(e->key, key)) {
@@ -918,7 +918,7 @@ void sync_map<Key, T, Hash, KeyEqual>::publish_locked(header* h, trash_list& tra
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto sync_map<Key, T, Hash, KeyEqual>::grown_overlay(const overlay* o, std::size_t more)
+auto sync_map<Key, T, Hash, KeyEqual>::grown_overlay_locked(const overlay* o, std::size_t more)
     -> std::unique_ptr<overlay> {
     const std::size_t count = (o != nullptr ? o->count : 0) + more;
     unsigned bits = o != nullptr ? 64 - o->shift : 3;
@@ -929,7 +929,7 @@ auto sync_map<Key, T, Hash, KeyEqual>::grown_overlay(const overlay* o, std::size
         for (auto& s : o->slots) {
             // Relaxed: overlay slots are written only by mu_ holders, as this thread is.
             if (entry* x = s.e.load(std::memory_order_relaxed)) {
-                put_in_overlay(grown.get(), x, std::memory_order_relaxed);
+                put_in_overlay_locked(grown.get(), x, std::memory_order_relaxed);
             }
         }
     }
@@ -937,8 +937,8 @@ auto sync_map<Key, T, Hash, KeyEqual>::grown_overlay(const overlay* o, std::size
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-void sync_map<Key, T, Hash, KeyEqual>::put_in_overlay(overlay* o, entry* e,
-                                                      std::memory_order order) noexcept {
+void sync_map<Key, T, Hash, KeyEqual>::put_in_overlay_locked(overlay* o, entry* e,
+                                                             std::memory_order order) noexcept {
     const std::size_t mask = o->slots.size() - 1;
     std::size_t i = index_of(e->hash, o->shift);
     // Relaxed probe: slots are written only by mu_ holders, as this thread is. The
@@ -946,7 +946,9 @@ void sync_map<Key, T, Hash, KeyEqual>::put_in_overlay(overlay* o, entry* e,
     while (o->slots[i].e.load(std::memory_order_relaxed) != nullptr)
         i = (i + 1) & mask;
     o->slots[i].hash.store(e->hash, std::memory_order_relaxed);
-    o->slots[i].e.store(e, order);  // release pairs with find_in()'s acquire
+    // Release where `o` is shared (pairs with find_in()'s acquire); relaxed only for an
+    // overlay still private, which publish_locked's release store publishes.
+    o->slots[i].e.store(e, order);
     ++o->count;
 }
 
@@ -955,14 +957,14 @@ void sync_map<Key, T, Hash, KeyEqual>::add_to_overlay_locked(entry* e, trash_lis
     const header* h = current_locked();
     overlay* o = h->added;
     if (o != nullptr && (o->count + 1) * 2 <= o->slots.size()) {
-        put_in_overlay(o, e, std::memory_order_release);  // readers may probe `o`
+        put_in_overlay_locked(o, e, std::memory_order_release);  // readers may probe `o`
         return;
     }
     // Grow (or create) the overlay: a new one, published with a new header.
-    auto grown = grown_overlay(o, 1);
+    auto grown = grown_overlay_locked(o, 1);
     auto next = std::make_unique<header>(header{h->groups, h->shift, h->count, grown.get()});
     reserve_publish(trash, 1);  // the old overlay and header; nothing fails below
-    put_in_overlay(grown.get(), e, std::memory_order_relaxed);  // published by read_
+    put_in_overlay_locked(grown.get(), e, std::memory_order_relaxed);  // published by read_
     if (o != nullptr) trash.push_back({o, &delete_overlay, overlay_bytes(o)});
     (void)grown.release();  // owned by `next` from here
     publish_locked(next.release(), trash);
@@ -1079,7 +1081,8 @@ void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
         const header* h = current_locked();
 
         // Everything that can fail comes first (the map is as it was if it throws),
-        // except reviving expunged entries, which changes no key's value.
+        // except rebuilding the dirty list and reviving expunged entries, which change no
+        // key's value.
         // `seen` finds a new key given twice: open addressing over `fresh`, 0 for an
         // empty slot, else the entry's index + 1.
         std::vector<std::size_t> seen(16);
@@ -1098,7 +1101,7 @@ void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
             const std::size_t hash = hash_of(key);
             if (entry* e = find(h, hash, key)) {
                 reserve_more(present, 1);
-                present.emplace_back(e, stage(T(std::get<1>(std::forward<decltype(item)>(item)))));
+                present.emplace_back(e, stage(T(std::get<1>(std::as_const(item)))));
                 continue;
             }
             if ((fresh.entries.size() + 1) * 2 > seen.size()) {
@@ -1111,7 +1114,7 @@ void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
             }
             std::size_t& slot = seen_slot(hash, key);
             reserve_more(fresh.entries, 1);
-            entry* e = new entry(hash, key, T(std::get<1>(std::forward<decltype(item)>(item))));
+            entry* e = new entry(hash, key, T(std::get<1>(std::as_const(item))));
             if (slot != 0) {
                 delete_entry(std::exchange(fresh.entries[slot - 1], e));  // the later pair wins
             } else {
@@ -1137,7 +1140,7 @@ void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
             } else {
                 reserve_more(dirty_, fresh.entries.size());
                 if (o == nullptr || pending * 2 > o->slots.size()) {
-                    grown = grown_overlay(o, fresh.entries.size());
+                    grown = grown_overlay_locked(o, fresh.entries.size());
                     next = std::make_unique<header>(
                         header{h->groups, h->shift, h->count, grown.get()});
                     reserve_publish(trash, 1);  // and the old overlay
@@ -1161,7 +1164,7 @@ void sync_map<Key, T, Hash, KeyEqual>::store_all(R&& items) {
                 const auto order =
                     grown != nullptr ? std::memory_order_relaxed : std::memory_order_release;
                 for (entry* e : fresh.entries) {
-                    put_in_overlay(target, e, order);
+                    put_in_overlay_locked(target, e, order);
                     dirty_.push_back(e);  // reserved above
                 }
                 dirty_size_.store(dirty_.size(), std::memory_order_relaxed);  // as in add_locked()
