@@ -245,6 +245,9 @@ class sync_map {
     /// through the overlay and its promotions. Strong guarantee: if an allocation or
     /// a constructor throws, the map is as it was. Readers see each pair stored, or
     /// not yet, never a torn one; a reader may see some pairs before others.
+    /// `items` is iterated with the map's mutex held: a lazy range (a view that
+    /// computes its elements) must not call a member of this map that writes, or
+    /// it deadlocks.
     template <detail::key_value_range<Key, T, Hash, KeyEqual> R>
     void store_all(R&& items);
 
