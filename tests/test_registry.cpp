@@ -126,6 +126,28 @@ TEST_CASE("registry: missing, type mismatch and out of range are told apart", "[
     CHECK(reg.get<double>("server.size") == 9.0);
 }
 
+TEST_CASE("registry: get of an integral type follows read's rules on every path", "[registry]") {
+    registry reg;
+    loaded(reg);
+    reg.set("server.debug", true);
+    // By canonical key (the lock-free hit path) and by a spelling that is canonicalized.
+    for (const char* port : {"server.port", "'server'.\"port\""}) {
+        CAPTURE(port);
+        CHECK(reg.get<std::uint16_t>(port) == std::uint16_t{8080});
+        CHECK(reg.get<std::int64_t>(port) == 8080);
+        CHECK_FALSE(reg.get<std::uint8_t>(port));  // out of range, never truncated
+        CHECK_FALSE(reg.get<bool>(port));          // an integer is not a bool
+    }
+    CHECK(reg.get<bool>("server.debug") == true);
+    CHECK(reg.get<bool>("'server'.debug") == true);
+    CHECK_FALSE(reg.get<int>("server.debug"));  // nor a bool an integer
+    CHECK_FALSE(reg.get<int>("server.host"));
+    CHECK_FALSE(reg.get<int>("server.size"));
+    CHECK_FALSE(reg.get<int>("server.nope"));
+    CHECK(reg.get<std::int8_t>("servers[0].ports[0]") == std::int8_t{80});
+    CHECK_FALSE(reg.get<std::int8_t>("servers[0].ports[1]"));
+}
+
 TEST_CASE("registry: require throws with key, types and source", "[registry]") {
     registry reg;
     loaded(reg);
@@ -453,9 +475,9 @@ TEST_CASE("registry: concurrent readers never see a torn or foreign value", "[re
         const int x = reg.get_or<int>("s.a", -1);
         const int y = a.get();
         const std::string n = name.get();
-        const bool in_place_ok =
-            name.visit([](const std::string& v) { return v == "one" || v == "two"; }) &&
-            a.visit([](int v) { return v == 1 || v == 2; });
+        const bool in_place_ok = name.visit([](const std::string& v) {
+            return v == "one" || v == "two";
+        }) && a.visit([](int v) { return v == 1 || v == 2; });
         const snapshot s = reg.snapshot();
         const bool snap_ok = s.get<int>("s.a") == s.get<int>("s.b");
         if ((x != 1 && x != 2) || (y != 1 && y != 2) || (n != "one" && n != "two") || !snap_ok ||

@@ -132,21 +132,20 @@ class registry {
     /// `key` converted to `T`, or nothing on any failure.
     template <class T>
     std::optional<T> get(std::string_view key) const {
-        std::optional<T> out;
-        const auto take = [&](const snapshot_entry* e) {
-            const value& v = e->val;
-            if constexpr (std::is_same_v<T, bool>) {
-                if (const bool* b = v.as_bool()) out.emplace(*b);
-            } else if constexpr (std::is_integral_v<T>) {
-                // The common case without building a `result`; the same rules as convert<T>.
-                const std::int64_t* i = v.as_integer();
-                if (i != nullptr && std::in_range<T>(*i)) out.emplace(static_cast<T>(*i));
-            } else if (auto r = convert<T>(v)) {
-                out.emplace(std::move(*r));
-            }
-        };
-        if (leaves_->visit(key, take)) return out;
-        if (auto r = read_slow<T>(key)) return std::move(*r);
+        if constexpr (std::is_integral_v<T>) {
+            // The optional is built here, where it can live in registers; the lookup
+            // writes a plain `T`. An optional filled inside the lookup goes through the
+            // stack as two fields read back as one, which stalls the hit path.
+            T out{};
+            if (get_integral(key, out)) return out;
+        } else {
+            std::optional<T> out;
+            const auto take = [&](const snapshot_entry* e) {
+                if (auto r = convert<T>(e->val)) out.emplace(std::move(*r));
+            };
+            if (leaves_->visit(key, take)) return out;
+            if (auto r = read_slow<T>(key)) return std::move(*r);
+        }
         return std::nullopt;
     }
 
@@ -287,6 +286,28 @@ class registry {
         }
         if (!*out) return annotate(key, out->error());
         return std::move(*out);
+    }
+
+    // get<T> for integral `T` (bool included): true with `out` set on success. The
+    // same rules as convert<T>, without building a `result` on the hit path.
+    template <class T>
+    bool get_integral(std::string_view key, T& out) const {
+        bool ok = false;
+        const auto take = [&](const snapshot_entry* e) {
+            if constexpr (std::is_same_v<T, bool>) {
+                if (const bool* b = e->val.as_bool()) {
+                    out = *b;
+                    ok = true;
+                }
+            } else if (const std::int64_t* i = e->val.as_integer()) {
+                ok = std::in_range<T>(*i);
+                out = static_cast<T>(*i);
+            }
+        };
+        if (leaves_->visit(key, take)) return ok;
+        auto r = read_slow<T>(key);
+        if (r) out = *r;
+        return r.has_value();
     }
 
     bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
