@@ -28,6 +28,15 @@ for required in bench_maps bench_registry; do
     fi
 done
 
+# The build just kept every core busy: let the load average fall before measuring, so that
+# the run starts on an idle machine (or says, through the report, that it did not).
+for _ in $(seq 24); do
+    read -r load1 _ </proc/loadavg
+    awk -v l="$load1" 'BEGIN { exit !(l < 0.5) }' && break
+    echo "bench.sh: waiting for the load average ($load1) to fall below 0.5"
+    sleep 5
+done
+
 rm -rf "$results"
 mkdir -p "$results"
 for program in "$build_dir"/bench/bench_*; do

@@ -107,10 +107,12 @@ BOUNDS = [
     " near the line or under it; on this 2-core virtual machine the ratio also moves by about"
     " 0.5x between runs.",
     "- **Churn of new keys.** The cost per insert and erase grows from 1 000 to 100 000 keys"
-    " while the key count grows 100x: no insert copies the map (each promotion copies the map"
-    " once per half-map of inserts, a constant amortized cost); the growth is cache misses on"
-    " larger tables, which every peer shows as well: the reference row gives their growth over"
-    " the same keys in the same run.",
+    " while the key count grows 100x: no insert copies the map. A promotion builds a new read"
+    " table once per half-map of inserts, so the number of entries it touches per insert is"
+    " constant; but it passes over every entry (to place it by its hash, and to find the"
+    " deleted ones), and once the entries outgrow the cache each of those touches is a miss."
+    " Every peer's cost grows with its table as well: the reference row gives their growth"
+    " over the same keys in the same run.",
     "- **Loading a file and memory per leaf.** A load parses with toml++ (the floor itself),"
     " then flattens and frees toml++'s tree: a key path and the value per leaf (strings are"
     " moved out of the tree, not copied), stored once in the file's layer, which snapshots"
