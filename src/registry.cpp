@@ -477,6 +477,22 @@ bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const 
     return impl_->leaves.visit(path->str(), call);
 }
 
+bool registry::visit_value(std::string_view key, detail::function_ref<void(const value&)> f) const {
+    auto path = key_path::parse(key);
+    if (!path) return false;
+    if (path->str() != key &&
+        impl_->leaves.visit(path->str(), [&](const snapshot_entry* e) { f(e->val); }))
+        return true;
+    return with_state(*impl_, [&](const snapshot_state& s) {
+        const auto it = s.lower_bound(*path);
+        if (it == s.entries.end() || !(*it)->path.starts_with(*path)) return false;
+        auto v = s.lookup(*path);  // the leaf itself, or the value assembled under it
+        if (!v) return false;
+        f(*v);
+        return true;
+    });
+}
+
 result<value> registry::lookup_composite(std::string_view key) const {
     auto path = key_path::parse(key);
     if (!path) return path.error();
@@ -497,8 +513,8 @@ failure registry::annotate(std::string_view key, failure f) const {
 }
 
 bool registry::contains(std::string_view key) const {
-    if (visit_leaf(key, [](const value&) {})) return true;
-    return lookup_composite(key).has_value();
+    const auto ignore = [](const value&) {};
+    return impl_->leaves.visit(key, [](const snapshot_entry*) {}) || visit_value(key, ignore);
 }
 
 std::vector<std::string> registry::keys(std::string_view prefix) const {

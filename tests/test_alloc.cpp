@@ -149,6 +149,23 @@ TEST_CASE("sync_map: string_view lookups do not allocate", "[sync_map]") {
     CHECK(found == 2 * 5);  // old_key and new_key: five hits each
 }
 
+TEST_CASE("registry: get of a short key with no value does not allocate", "[registry]") {
+    cfgreg::registry reg;
+    reg.load_string("[server]\nport = 8080\n[limits]\nburst = 4\n", "app.toml").value();
+    CHECK(reg.get_or<int>("server.port", 0) == 8080);  // registers this thread first
+
+    const std::size_t before = allocations;
+    int fallbacks = 0;
+    for (const char* key : {"server.missing", "limits.rate", "nope", "'server'.missing"}) {
+        fallbacks += reg.get_or<int>(key, 1);
+        fallbacks += reg.get_or<bool>(key, true) ? 1 : 0;
+        fallbacks += reg.get_or<double>(key, 1.0) == 1.0 ? 1 : 0;
+        fallbacks += reg.contains(key) ? 0 : 1;
+    }
+    CHECK(allocations - before == 0);
+    CHECK(fallbacks == 4 * 4);
+}
+
 TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "[sync_map]") {
     if (CFGREG_TEST_SANITIZED) {
         WARN(

@@ -126,26 +126,43 @@ TEST_CASE("registry: missing, type mismatch and out of range are told apart", "[
     CHECK(reg.get<double>("server.size") == 9.0);
 }
 
+/// get<T> must give read<T>'s value, or nothing where read<T> fails.
+template <class T>
+void check_get_matches_read(const registry& reg, std::string_view key) {
+    CAPTURE(key);
+    const result<T> r = reg.read<T>(key);
+    const std::optional<T> g = reg.get<T>(key);
+    REQUIRE(g.has_value() == r.has_value());
+    if (g) CHECK(*g == *r);
+}
+
 TEST_CASE("registry: get of an integral type follows read's rules on every path", "[registry]") {
     registry reg;
     loaded(reg);
-    reg.set("server.debug", true);
-    // By canonical key (the lock-free hit path) and by a spelling that is canonicalized.
-    for (const char* port : {"server.port", "'server'.\"port\""}) {
-        CAPTURE(port);
-        CHECK(reg.get<std::uint16_t>(port) == std::uint16_t{8080});
-        CHECK(reg.get<std::int64_t>(port) == 8080);
-        CHECK_FALSE(reg.get<std::uint8_t>(port));  // out of range, never truncated
-        CHECK_FALSE(reg.get<bool>(port));          // an integer is not a bool
+    reg.set("server.debug", true).value();
+    reg.set("server.offset", std::int64_t{-5}).value();
+    // Canonical keys take the lock-free path; the others are canonicalized first.
+    for (const char* key :
+         {"server.port", "'server'.\"port\"", "server.debug", "'server'.debug", "server.offset",
+          "server.host", "server.size", "server.nope", "servers[0].ports[0]", "servers[0].ports[1]",
+          "servers", "server", "server..port"}) {
+        check_get_matches_read<bool>(reg, key);
+        check_get_matches_read<std::int8_t>(reg, key);
+        check_get_matches_read<std::uint8_t>(reg, key);
+        check_get_matches_read<std::uint16_t>(reg, key);
+        check_get_matches_read<int>(reg, key);
+        check_get_matches_read<unsigned>(reg, key);
+        check_get_matches_read<std::int64_t>(reg, key);
+        check_get_matches_read<std::uint64_t>(reg, key);
     }
-    CHECK(reg.get<bool>("server.debug") == true);
+    CHECK(reg.get<std::uint16_t>("server.port") == std::uint16_t{8080});
+    CHECK_FALSE(reg.get<std::uint8_t>("server.port"));
+    CHECK_FALSE(reg.get<bool>("server.port"));
     CHECK(reg.get<bool>("'server'.debug") == true);
-    CHECK_FALSE(reg.get<int>("server.debug"));  // nor a bool an integer
-    CHECK_FALSE(reg.get<int>("server.host"));
-    CHECK_FALSE(reg.get<int>("server.size"));
-    CHECK_FALSE(reg.get<int>("server.nope"));
+    CHECK_FALSE(reg.get<int>("server.debug"));
+    CHECK(reg.get<int>("server.offset") == -5);
+    CHECK_FALSE(reg.get<unsigned>("server.offset"));
     CHECK(reg.get<std::int8_t>("servers[0].ports[0]") == std::int8_t{80});
-    CHECK_FALSE(reg.get<std::int8_t>("servers[0].ports[1]"));
 }
 
 TEST_CASE("registry: require throws with key, types and source", "[registry]") {

@@ -133,18 +133,20 @@ class registry {
     template <class T>
     std::optional<T> get(std::string_view key) const {
         if constexpr (std::is_integral_v<T>) {
-            // The optional is built here, where it can live in registers; the lookup
-            // writes a plain `T`. An optional filled inside the lookup goes through the
-            // stack as two fields read back as one, which stalls the hit path.
+            // Built here so that, once `get` is inlined, the optional stays in
+            // registers: get_integral writes a plain `T`. An optional filled inside
+            // the lookup is stored as a value and a flag, then reloaded as one word:
+            // a store-forwarding stall on every hit (seen with g++ 12, -O2).
             T out{};
             if (get_integral(key, out)) return out;
         } else {
             std::optional<T> out;
-            const auto take = [&](const snapshot_entry* e) {
-                if (auto r = convert<T>(e->val)) out.emplace(std::move(*r));
+            const auto take = [&](const value& v) {
+                if (auto r = convert<T>(v)) out.emplace(std::move(*r));
             };
-            if (leaves_->visit(key, take)) return out;
-            if (auto r = read_slow<T>(key)) return std::move(*r);
+            if (leaves_->visit(key, [&](const snapshot_entry* e) { take(e->val); })) return out;
+            visit_value(key, take);
+            return out;
         }
         return std::nullopt;
     }
@@ -288,29 +290,36 @@ class registry {
         return std::move(*out);
     }
 
-    // get<T> for integral `T` (bool included): true with `out` set on success. The
-    // same rules as convert<T>, without building a `result` on the hit path.
+    // get<T> for integral `T` (bool included): true with `out` set on success, false
+    // with `out` untouched otherwise. The same rules as convert<T>, without building a
+    // `result` on the hit path.
     template <class T>
     bool get_integral(std::string_view key, T& out) const {
         bool ok = false;
-        const auto take = [&](const snapshot_entry* e) {
+        const auto take = [&](const value& v) {
             if constexpr (std::is_same_v<T, bool>) {
-                if (const bool* b = e->val.as_bool()) {
+                if (const bool* b = v.as_bool()) {
                     out = *b;
                     ok = true;
                 }
-            } else if (const std::int64_t* i = e->val.as_integer()) {
-                ok = std::in_range<T>(*i);
-                out = static_cast<T>(*i);
+            } else if (const std::int64_t* i = v.as_integer()) {
+                if (std::in_range<T>(*i)) {
+                    out = static_cast<T>(*i);
+                    ok = true;
+                }
             }
         };
-        if (leaves_->visit(key, take)) return ok;
-        auto r = read_slow<T>(key);
-        if (r) out = *r;
-        return r.has_value();
+
+        if (!leaves_->visit(key, [&](const snapshot_entry* e) { take(e->val); }))
+            visit_value(key, take);
+        return ok;
     }
 
     bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
+    // get's path for a key that is not a leaf's canonical text: calls `f` with the leaf
+    // or the table or array assembled under `key`, or returns false. Unlike read_slow
+    // it builds no error text: a missing key costs a parse of `key` and a binary search.
+    bool visit_value(std::string_view key, detail::function_ref<void(const value&)> f) const;
     result<value> lookup_composite(std::string_view key) const;
     failure annotate(std::string_view key, failure f) const;
     std::shared_ptr<const std::string> attach_slot(std::string_view key,

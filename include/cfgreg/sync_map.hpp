@@ -245,9 +245,10 @@ class sync_map {
     /// through the overlay and its promotions. Strong guarantee: if an allocation or
     /// a constructor throws, the map is as it was. Readers see each pair stored, or
     /// not yet, never a torn one; a reader may see some pairs before others.
-    /// `items` is iterated with the map's mutex held: a lazy range (a view that
-    /// computes its elements) must not call a member of this map that writes, or
-    /// it deadlocks.
+    /// `items` is iterated, and its keys and values converted, with the map's
+    /// mutex held and the thread pinned: nothing that runs then (a lazy range's
+    /// elements, a conversion, `Hash` or `KeyEqual`) may write to this map, whose
+    /// mutex is not recursive, and all of it should be short.
     template <detail::key_value_range<Key, T, Hash, KeyEqual> R>
     void store_all(R&& items);
 
