@@ -172,6 +172,13 @@ int run_check(const options& o) {
 
 int run_get(const options& o) {
     if (o.positional.empty()) return usage_error("get needs a KEY");
+    // `get FILE` alone: with no file, --env or --set nothing could hold the key, so the
+    // last argument is a file given without its KEY.
+    std::error_code ec;
+    if (o.positional.size() == 1 && o.env_prefixes.empty() && o.sets.empty() &&
+        std::filesystem::is_regular_file(o.positional.front(), ec))
+        return usage_error("get needs a KEY after the files: `" + o.positional.front() +
+                           "` is a file");
     const std::vector<std::string> files(o.positional.begin(), o.positional.end() - 1);
     const std::string& key = o.positional.back();
     cfgreg::registry reg;

@@ -81,6 +81,10 @@ TEST_CASE("cli: get prints a TOML literal and exits 2 when missing", "[cli]") {
     CHECK(run("get " + base + " server").out == "{ host = \"h\", port = 8080 }\n");
     CHECK(run("get " + base + " server.nope").code == 2);
     CHECK(run("get /nonexistent.toml server.port").code == 1);
+    r = run("get " + base);
+    CHECK(r.code == 64);
+    CHECK(r.out.find("get needs a KEY after the files: `" + base + "` is a file") !=
+          std::string::npos);
 }
 
 TEST_CASE("cli: --env and --set overlay the files in that order", "[cli]") {

@@ -132,7 +132,7 @@ class registry {
     /// `key` converted to `T`, or nothing on any failure.
     template <class T>
     std::optional<T> get(std::string_view key) const {
-        if constexpr (std::is_integral_v<T>) {
+        if constexpr (std::is_same_v<T, bool> || detail::is_integer_v<T>) {
             // Built here so that, once `get` is inlined, the optional stays in
             // registers: get_integral writes a plain `T`. An optional filled inside
             // the lookup is stored as a value and a flag, then reloaded as one word:
@@ -290,7 +290,7 @@ class registry {
         return std::move(*out);
     }
 
-    // get<T> for integral `T` (bool included): true with `out` set on success, false
+    // get<T> for bool and the integer types: true with `out` set on success, false
     // with `out` untouched otherwise. The same rules as convert<T>, without building a
     // `result` on the hit path.
     template <class T>

@@ -186,13 +186,13 @@ result<value> parse_value(std::string_view text);
 /// Fails with `type_mismatch` on bad syntax and `out_of_range` past about 292 years.
 result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
-/// Conversion from a `value` to `T`; the library defines it for bool, every integral
-/// type, float and double, std::string, the four date/time types, std::chrono
-/// durations (from duration strings), std::chrono::year_month_day and sys_days (from
-/// a local date), std::chrono::sys_time (from an offset date-time),
-/// std::chrono::local_time (from a local date-time), std::vector of any of these,
-/// and `value` itself. Users may specialize it for their own types with
-/// `static result<T> from(const value&)`.
+/// Conversion from a `value` to `T`; the library defines it for bool, every integer
+/// type (not the character types: `char`, `wchar_t`, `char8_t` and so on), float and double,
+/// std::string, the four date/time types, std::chrono durations (from duration strings),
+/// std::chrono::year_month_day and sys_days (from a local date), std::chrono::sys_time (from an
+/// offset date-time), std::chrono::local_time (from a local date-time), std::vector of any of
+/// these, and `value` itself. Users may specialize it for their own types with `static result<T>
+/// from(const value&)`.
 template <class T, class = void>
 struct converter;
 
@@ -213,6 +213,17 @@ template <class I>
 std::string integer_label() {
     return std::string(std::is_signed_v<I> ? "int" : "uint") + std::to_string(sizeof(I) * 8);
 }
+
+/// The character types: integral, but not numbers that a TOML integer converts to.
+template <class T>
+inline constexpr bool is_character_v =
+    std::is_same_v<T, char> || std::is_same_v<T, wchar_t> || std::is_same_v<T, char8_t> ||
+    std::is_same_v<T, char16_t> || std::is_same_v<T, char32_t>;
+
+/// The integer types a TOML integer converts to, range-checked.
+template <class T>
+inline constexpr bool is_integer_v =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> && !is_character_v<T>;
 
 template <class T>
 struct is_duration : std::false_type {};
@@ -239,8 +250,15 @@ struct converter<bool> {
     }
 };
 
+template <class C>
+struct converter<C, std::enable_if_t<detail::is_character_v<C>>> {
+    static_assert(!detail::is_character_v<C>,
+                  "cfgreg: a character type is not a number; read std::int8_t or "
+                  "std::uint8_t for a small integer, std::string for text");
+};
+
 template <class I>
-struct converter<I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>> {
+struct converter<I, std::enable_if_t<detail::is_integer_v<I>>> {
     static result<I> from(const value& v) {
         const std::int64_t* i = v.as_integer();
         if (i == nullptr)
