@@ -8,6 +8,7 @@
 //
 //   registry_get/{cfgreg_registry,absl_flat_unsync}    get<std::int64_t> by key vs the floor
 //   registry_get/sync_map_value_visit                  the registry's map alone, to attribute
+//   registry_get_absent/{cfgreg_registry,absl_flat_unsync}   get_or of keys with no value
 //   setting_get/{cfgreg_setting_int64,...,atomic_int64_load}   typed handles vs an atomic load
 //   snapshot, snapshot_iterate/cfgreg_registry         taking a snapshot, and walking it
 //   load/{cfgreg_load_string,cfgreg_load_file,toml_parse}/file:<f>   a real file, per load
@@ -278,6 +279,53 @@ void bm_floor_get(benchmark::State& state) {
     for (auto _ : state) {
         const auto it = run.floor.find(keys[ring[i++ & ring_mask]]);
         if (it != run.floor.end()) sum += it->second;
+    }
+    run.clock.finish(state);
+    benchmark::DoNotOptimize(sum);
+}
+
+/// Key `i` of the same shape as make_key's, under the same table, that no document holds.
+std::string make_absent_key(std::size_t i) {
+    char text[32];
+    std::snprintf(text, sizeof text, "srv.a%06zu", i);
+    return text;
+}
+
+const key_list& absent_key_list() {
+    static const key_list keys = [] {
+        key_list out;
+        for (std::size_t i = 0; i < headline_keys; ++i)
+            out.push_back(make_absent_key(i));
+        return out;
+    }();
+    return keys;
+}
+
+/// get_or<std::int64_t> of keys that have no value: the fallback path.
+void bm_registry_get_absent(benchmark::State& state) {
+    auto& run = *current_run;
+    const key_list& absent = absent_key_list();
+    const auto& ring = access_ring();
+    std::size_t i = 0;
+    value_t sum = 0;
+    run.clock.start(state);
+    for (auto _ : state)
+        sum += run.reg.get_or<value_t>(absent[ring[i++ & ring_mask]], 1);
+    run.clock.finish(state);
+    benchmark::DoNotOptimize(sum);
+}
+
+/// The floor of the fallback path: the same absent keys looked up in the flat_hash_map.
+void bm_floor_get_absent(benchmark::State& state) {
+    auto& run = *current_run;
+    const key_list& absent = absent_key_list();
+    const auto& ring = access_ring();
+    std::size_t i = 0;
+    value_t sum = 0;
+    run.clock.start(state);
+    for (auto _ : state) {
+        const auto it = run.floor.find(absent[ring[i++ & ring_mask]]);
+        sum += it != run.floor.end() ? it->second : 1;
     }
     run.clock.finish(state);
     benchmark::DoNotOptimize(sum);
@@ -558,8 +606,7 @@ void bm_reload_latency(benchmark::State& state) {
     state.counters["latency_median_us"] = at(0.5);
     state.counters["latency_p90_us"] = at(0.9);
     // The settle window (two reads this far apart must agree) is the rest of the wait.
-    state.counters["settle_us"] =
-        std::chrono::duration<double, std::micro>(options.settle).count();
+    state.counters["settle_us"] = std::chrono::duration<double, std::micro>(options.settle).count();
     state.counters["debounce_us"] =
         std::chrono::duration<double, std::micro>(watch_debounce).count();
 }
@@ -578,6 +625,8 @@ void register_all() {
     reads("registry_get/cfgreg_registry", bm_registry_get, setup<false>);
     reads("registry_get/absl_flat_unsync", bm_floor_get, setup<false>);
     reads("registry_get/sync_map_value_visit", bm_sync_map_visit, setup<false>);
+    reads("registry_get_absent/cfgreg_registry", bm_registry_get_absent, setup<false>);
+    reads("registry_get_absent/absl_flat_unsync", bm_floor_get_absent, setup<false>);
     // Long enough to span 50 reloads; the reader's CPU time is set against registry_get's.
     reads("registry_read_with_reload/cfgreg_registry", bm_registry_get, setup<true>)->MinTime(0.5);
 
