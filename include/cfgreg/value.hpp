@@ -215,10 +215,10 @@ std::string integer_label() {
 }
 
 /// The character types: integral, but not numbers that a TOML integer converts to.
-template <class T>
+template <class T, class U = std::remove_cv_t<T>>
 inline constexpr bool is_character_v =
-    std::is_same_v<T, char> || std::is_same_v<T, wchar_t> || std::is_same_v<T, char8_t> ||
-    std::is_same_v<T, char16_t> || std::is_same_v<T, char32_t>;
+    std::is_same_v<U, char> || std::is_same_v<U, wchar_t> || std::is_same_v<U, char8_t> ||
+    std::is_same_v<U, char16_t> || std::is_same_v<U, char32_t>;
 
 /// The integer types a TOML integer converts to, range-checked.
 template <class T>
