@@ -91,20 +91,27 @@ class heap_window {
 // ---- Keys, documents and access sequence ----
 
 /// Key `i`: "srv.0000042", 11 bytes, as bench_maps.cpp's 11-byte keys and canonical as written.
-std::string make_key(std::size_t i) {
+/// With `absent`, "srv.a000042": the same shape under the same table, held by no document.
+std::string make_key(std::size_t i, bool absent = false) {
     char text[32];
-    std::snprintf(text, sizeof text, "srv.%07zu", i);
+    if (absent)
+        std::snprintf(text, sizeof text, "srv.a%06zu", i);
+    else
+        std::snprintf(text, sizeof text, "srv.%07zu", i);
     return text;
 }
 
-const key_list& headline_key_list() {
-    static const key_list keys = [] {
+/// The headline keys, or as many absent ones.
+const key_list& headline_key_list(bool absent = false) {
+    static const auto make = [](bool a) {
         key_list out;
         for (std::size_t i = 0; i < headline_keys; ++i)
-            out.push_back(make_key(i));
+            out.push_back(make_key(i, a));
         return out;
-    }();
-    return keys;
+    };
+    static const key_list present = make(false);
+    static const key_list missing = make(true);
+    return absent ? missing : present;
 }
 
 /// A TOML document holding the first `count` keys under `[srv]`, key i with value base + i.
@@ -254,78 +261,42 @@ void teardown(const benchmark::State&) {
 // ---- Reads ----
 
 /// registry::get<std::int64_t> along the shared access sequence; also with the reloader.
+/// With `Absent`, get_or of keys that have no value: the fallback path.
+template <bool Absent>
 void bm_registry_get(benchmark::State& state) {
     auto& run = *current_run;
-    const key_list& keys = headline_key_list();
+    const key_list& keys = headline_key_list(Absent);
     const auto& ring = access_ring();
     std::size_t i = 0;
     value_t sum = 0;
     run.clock.start(state);
     for (auto _ : state) {
-        if (auto v = run.reg.get<value_t>(keys[ring[i++ & ring_mask]])) sum += *v;
+        const std::string& key = keys[ring[i++ & ring_mask]];
+        if constexpr (Absent) {
+            sum += run.reg.get_or<value_t>(key, 1);
+        } else if (auto v = run.reg.get<value_t>(key)) {
+            sum += *v;
+        }
     }
     run.clock.finish(state);
     benchmark::DoNotOptimize(sum);
 }
 
 /// The floor: the same keys, in the same order, from an unsynchronized flat_hash_map.
+template <bool Absent>
 void bm_floor_get(benchmark::State& state) {
     auto& run = *current_run;
-    const key_list& keys = headline_key_list();
+    const key_list& keys = headline_key_list(Absent);
     const auto& ring = access_ring();
     std::size_t i = 0;
     value_t sum = 0;
     run.clock.start(state);
     for (auto _ : state) {
         const auto it = run.floor.find(keys[ring[i++ & ring_mask]]);
-        if (it != run.floor.end()) sum += it->second;
-    }
-    run.clock.finish(state);
-    benchmark::DoNotOptimize(sum);
-}
-
-/// Key `i` of the same shape as make_key's, under the same table, that no document holds.
-std::string make_absent_key(std::size_t i) {
-    char text[32];
-    std::snprintf(text, sizeof text, "srv.a%06zu", i);
-    return text;
-}
-
-const key_list& absent_key_list() {
-    static const key_list keys = [] {
-        key_list out;
-        for (std::size_t i = 0; i < headline_keys; ++i)
-            out.push_back(make_absent_key(i));
-        return out;
-    }();
-    return keys;
-}
-
-/// get_or<std::int64_t> of keys that have no value: the fallback path.
-void bm_registry_get_absent(benchmark::State& state) {
-    auto& run = *current_run;
-    const key_list& absent = absent_key_list();
-    const auto& ring = access_ring();
-    std::size_t i = 0;
-    value_t sum = 0;
-    run.clock.start(state);
-    for (auto _ : state)
-        sum += run.reg.get_or<value_t>(absent[ring[i++ & ring_mask]], 1);
-    run.clock.finish(state);
-    benchmark::DoNotOptimize(sum);
-}
-
-/// The floor of the fallback path: the same absent keys looked up in the flat_hash_map.
-void bm_floor_get_absent(benchmark::State& state) {
-    auto& run = *current_run;
-    const key_list& absent = absent_key_list();
-    const auto& ring = access_ring();
-    std::size_t i = 0;
-    value_t sum = 0;
-    run.clock.start(state);
-    for (auto _ : state) {
-        const auto it = run.floor.find(absent[ring[i++ & ring_mask]]);
-        sum += it != run.floor.end() ? it->second : 1;
+        if constexpr (Absent)
+            sum += it != run.floor.end() ? it->second : 1;
+        else if (it != run.floor.end())
+            sum += it->second;
     }
     run.clock.finish(state);
     benchmark::DoNotOptimize(sum);
@@ -622,13 +593,14 @@ void register_all() {
             ->Setup(setup_fn)
             ->Teardown(teardown);
     };
-    reads("registry_get/cfgreg_registry", bm_registry_get, setup<false>);
-    reads("registry_get/absl_flat_unsync", bm_floor_get, setup<false>);
+    reads("registry_get/cfgreg_registry", bm_registry_get<false>, setup<false>);
+    reads("registry_get/absl_flat_unsync", bm_floor_get<false>, setup<false>);
     reads("registry_get/sync_map_value_visit", bm_sync_map_visit, setup<false>);
-    reads("registry_get_absent/cfgreg_registry", bm_registry_get_absent, setup<false>);
-    reads("registry_get_absent/absl_flat_unsync", bm_floor_get_absent, setup<false>);
+    reads("registry_get_absent/cfgreg_registry", bm_registry_get<true>, setup<false>);
+    reads("registry_get_absent/absl_flat_unsync", bm_floor_get<true>, setup<false>);
     // Long enough to span 50 reloads; the reader's CPU time is set against registry_get's.
-    reads("registry_read_with_reload/cfgreg_registry", bm_registry_get, setup<true>)->MinTime(0.5);
+    reads("registry_read_with_reload/cfgreg_registry", bm_registry_get<false>, setup<true>)
+        ->MinTime(0.5);
 
     for (const int threads : {1, 2}) {
         const auto plain = [&](const char* name, void (*body)(benchmark::State&)) {
