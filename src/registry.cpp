@@ -477,18 +477,26 @@ bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const 
     return impl_->leaves.visit(path->str(), call);
 }
 
-bool registry::visit_value(std::string_view key, detail::function_ref<void(const value&)> f) const {
+bool registry::visit_value(std::string_view key, detail::function_ref<void(const value&)> f,
+                           composites with) const {
     auto path = key_path::parse(key);
     if (!path) return false;
+
+    // Another spelling of a leaf's key: the lock-free map has it under its canonical text.
     if (path->str() != key &&
         impl_->leaves.visit(path->str(), [&](const snapshot_entry* e) { f(e->val); }))
         return true;
+
+    // A leaf that the map did not show (a write came in between), or a table or an array:
+    // one search of the state, which builds no error text when nothing is there.
     return with_state(*impl_, [&](const snapshot_state& s) {
         const auto it = s.lower_bound(*path);
         if (it == s.entries.end() || !(*it)->path.starts_with(*path)) return false;
-        auto v = s.lookup(*path);  // the leaf itself, or the value assembled under it
-        if (!v) return false;
-        f(*v);
+        if ((*it)->path == *path) {
+            f((*it)->val);
+        } else if (with == composites::built) {
+            if (auto v = s.lookup(*path)) f(*v);  // cannot fail: leaves lie under `path`
+        }
         return true;
     });
 }
@@ -514,7 +522,8 @@ failure registry::annotate(std::string_view key, failure f) const {
 
 bool registry::contains(std::string_view key) const {
     const auto ignore = [](const value&) {};
-    return impl_->leaves.visit(key, [](const snapshot_entry*) {}) || visit_value(key, ignore);
+    return impl_->leaves.visit(key, [](const snapshot_entry*) {}) ||
+           visit_value(key, ignore, composites::skipped);
 }
 
 std::vector<std::string> registry::keys(std::string_view prefix) const {

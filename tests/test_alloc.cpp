@@ -167,6 +167,11 @@ TEST_CASE("registry: get of a short key with no value, or spelled otherwise, doe
     CHECK(allocations - before == 0);
     CHECK(fallbacks == 4 * 4);
     CHECK(port == 8080);
+
+    // The counter is live: read builds the failure's message, which get never does.
+    const std::size_t before_read = allocations;
+    CHECK(reg.read<int>("server.missing").code() == cfgreg::errc::missing);
+    CHECK(allocations > before_read);
 }
 
 TEST_CASE("sync_map: a write whose allocation fails leaves the map as it was", "[sync_map]") {

@@ -81,7 +81,12 @@ TEST_CASE("cli: get prints a TOML literal and exits 2 when missing", "[cli]") {
     CHECK(run("get " + base + " server").out == "{ host = \"h\", port = 8080 }\n");
     CHECK(run("get " + base + " server.nope").code == 2);
     CHECK(run("get /nonexistent.toml server.port").code == 1);
-    r = run("get " + base);
+}
+
+TEST_CASE("cli: get with a file and no KEY says the KEY is missing", "[cli]") {
+    // The file's path used to be read as the key, and reported as an invalid key path.
+    const auto base = write_temp("lone.toml", "port = 1\n");
+    const auto r = run("get " + base);
     CHECK(r.code == 64);
     CHECK(r.out.find("get needs a KEY after the files: `" + base + "` is a file") !=
           std::string::npos);

@@ -165,6 +165,17 @@ TEST_CASE("registry: get of an integral type follows read's rules on every path"
     CHECK(reg.get<std::int8_t>("servers[0].ports[0]") == std::int8_t{80});
 }
 
+TEST_CASE("registry: contains finds leaves, tables and arrays by any spelling", "[registry]") {
+    registry reg;
+    loaded(reg);
+    for (const char* key : {"server.port", "'server'.port", "server", "'server'", "servers",
+                            "servers[1]", "\"servers\"[1].host", "a.\"b.c\"", "a.b.c"})
+        CHECK(reg.contains(key));
+    // `serv` is a prefix of `server` as text, not as a path.
+    for (const char* key : {"serv", "server.port.x", "servers[2]", "server..port", "a.b.c.d"})
+        CHECK_FALSE(reg.contains(key));
+}
+
 TEST_CASE("registry: require throws with key, types and source", "[registry]") {
     registry reg;
     loaded(reg);

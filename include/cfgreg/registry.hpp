@@ -310,16 +310,21 @@ class registry {
             }
         };
 
+        // A table or an array never converts to a bool or an integer: it is not built.
         if (!leaves_->visit(key, [&](const snapshot_entry* e) { take(e->val); }))
-            visit_value(key, take);
+            visit_value(key, take, composites::skipped);
         return ok;
     }
 
     bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
-    // get's path for a key that is not a leaf's canonical text: calls `f` with the leaf
-    // or the table or array assembled under `key`, or returns false. Unlike read_slow
-    // it builds no error text: a missing key costs a parse of `key` and a binary search.
-    bool visit_value(std::string_view key, detail::function_ref<void(const value&)> f) const;
+    // Whether visit_value builds a table or an array to pass to `f`, or only reports it.
+    enum class composites { built, skipped };
+    // The path of get and contains once the map has missed `key` as given: true when
+    // `key` names a leaf (`f` gets it) or a table or an array (`f` gets it if `with`
+    // says built). Unlike read_slow it builds no error text, so that a missing key
+    // costs a parse of `key` and a binary search.
+    bool visit_value(std::string_view key, detail::function_ref<void(const value&)> f,
+                     composites with = composites::built) const;
     result<value> lookup_composite(std::string_view key) const;
     failure annotate(std::string_view key, failure f) const;
     std::shared_ptr<const std::string> attach_slot(std::string_view key,

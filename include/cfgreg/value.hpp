@@ -88,6 +88,21 @@ using array = std::vector<value>;
 /// The entries of a table value, sorted by key (byte-wise); keys are unique.
 using table = std::vector<std::pair<std::string, value>>;
 
+namespace detail {
+
+/// The character types: integral, but not the numbers that TOML integers are.
+template <class T, class U = std::remove_cv_t<T>>
+inline constexpr bool is_character_v =
+    std::is_same_v<U, char> || std::is_same_v<U, wchar_t> || std::is_same_v<U, char8_t> ||
+    std::is_same_v<U, char16_t> || std::is_same_v<U, char32_t>;
+
+/// The integer types that TOML integers convert to and from, range-checked.
+template <class T>
+inline constexpr bool is_integer_v =
+    std::is_integral_v<T> && !std::is_same_v<std::remove_cv_t<T>, bool> && !is_character_v<T>;
+
+}  // namespace detail
+
 /// One TOML value. Default-constructed, it is an empty table.
 class value {
   public:
@@ -96,12 +111,12 @@ class value {
     /// A value of the matching TOML type; implicit, so `reg.set("k", 8080)` reads naturally.
     value(bool b) : data_(b) {}
     value(std::int64_t i) : data_(i) {}
-    /// Any other integral type is widened to 64 bits; unsigned values above
+    /// Any other integer type is widened to 64 bits; unsigned values above
     /// INT64_MAX throw `cfgreg::error` with `errc::out_of_range` (TOML
-    /// integers are signed 64-bit).
+    /// integers are signed 64-bit). A character (`'x'`) is not a number: store
+    /// it as a string.
     template <class I>
-    requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, std::int64_t>)
-        value(I i)
+    requires(detail::is_integer_v<I> && !std::is_same_v<I, std::int64_t>) value(I i)
         : data_(checked_integer(i)) {}
     /// A float; `float` is widened to `double`.
     value(double d) : data_(d) {}
@@ -186,13 +201,14 @@ result<value> parse_value(std::string_view text);
 /// Fails with `type_mismatch` on bad syntax and `out_of_range` past about 292 years.
 result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
-/// Conversion from a `value` to `T`; the library defines it for bool, every integer
-/// type (not the character types: `char`, `wchar_t`, `char8_t` and so on), float and double,
-/// std::string, the four date/time types, std::chrono durations (from duration strings),
-/// std::chrono::year_month_day and sys_days (from a local date), std::chrono::sys_time (from an
-/// offset date-time), std::chrono::local_time (from a local date-time), std::vector of any of
-/// these, and `value` itself. Users may specialize it for their own types with `static result<T>
-/// from(const value&)`.
+/// Conversion from a `value` to `T`; the library defines it for bool, every
+/// integer type (not the character types: `char`, `wchar_t`, `char8_t` and so
+/// on), float and double, std::string, the four date/time types, std::chrono
+/// durations (from duration strings), std::chrono::year_month_day and sys_days
+/// (from a local date), std::chrono::sys_time (from an offset date-time),
+/// std::chrono::local_time (from a local date-time), std::vector of any of
+/// these, and `value` itself. Users may specialize it for their own types with
+/// `static result<T> from(const value&)`.
 template <class T, class = void>
 struct converter;
 
@@ -213,17 +229,6 @@ template <class I>
 std::string integer_label() {
     return std::string(std::is_signed_v<I> ? "int" : "uint") + std::to_string(sizeof(I) * 8);
 }
-
-/// The character types: integral, but not numbers that a TOML integer converts to.
-template <class T, class U = std::remove_cv_t<T>>
-inline constexpr bool is_character_v =
-    std::is_same_v<U, char> || std::is_same_v<U, wchar_t> || std::is_same_v<U, char8_t> ||
-    std::is_same_v<U, char16_t> || std::is_same_v<U, char32_t>;
-
-/// The integer types a TOML integer converts to, range-checked.
-template <class T>
-inline constexpr bool is_integer_v =
-    std::is_integral_v<T> && !std::is_same_v<T, bool> && !is_character_v<T>;
 
 template <class T>
 struct is_duration : std::false_type {};
