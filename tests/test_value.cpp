@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "cfgreg/value.hpp"
 
@@ -37,6 +38,13 @@ TEST_CASE("value: integers convert with a range check, never truncation", "[valu
     CHECK(convert<std::uint64_t>(value(std::numeric_limits<std::int64_t>::max())).has_value());
     CHECK_THROWS_AS(value(std::numeric_limits<std::uint64_t>::max()), error);
 }
+
+// A character used to be stored as its code point; it is no number, so no value is made of it.
+static_assert(!std::is_constructible_v<value, char>);
+static_assert(!std::is_constructible_v<value, const wchar_t>);
+static_assert(!std::is_constructible_v<value, char8_t>);
+static_assert(std::is_constructible_v<value, unsigned char>);
+static_assert(std::is_constructible_v<value, short>);
 
 TEST_CASE("value: a float read as an integer is a type mismatch", "[value]") {
     const auto r = convert<int>(value(9.0));

@@ -118,6 +118,10 @@ class value {
     template <class I>
     requires(detail::is_integer_v<I> && !std::is_same_v<I, std::int64_t>) value(I i)
         : data_(checked_integer(i)) {}
+    /// Deleted so that `'x'` fails here, by name, rather than as an ambiguous conversion.
+    template <class C>
+    requires detail::is_character_v<C> value(C)
+    = delete;
     /// A float; `float` is widened to `double`.
     value(double d) : data_(d) {}
     value(float f) : data_(static_cast<double>(f)) {}
