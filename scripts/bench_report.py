@@ -419,10 +419,12 @@ class Report:
                 continue
             base = None
             if floor is not None:
-                # The floor map's row of the same workload where it has one.
-                own = floor == FLOOR and self.cpu_ns(workload, floor, REG_KEYS) is not None
-                fcpu = self.cpu_ns(workload if own or floor != FLOOR else "registry_get", floor,
-                                   REG_KEYS if floor == FLOOR else params)
+                # A workload without a floor map row of its own (the reload one) is set
+                # against registry_get's.
+                floor_workload = workload
+                if floor == FLOOR and self.cpu_ns(workload, FLOOR, REG_KEYS) is None:
+                    floor_workload = "registry_get"
+                fcpu = self.cpu_ns(floor_workload, floor, REG_KEYS if floor == FLOOR else params)
                 base = fcpu and cpu / fcpu
             out.append(f"| {label} | {fmt(cpu)} | {fmt(self.ns(workload, impl, 1, params))} | "
                        f"{ratio(base) if floor else '-'} |")

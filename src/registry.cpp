@@ -466,17 +466,6 @@ auto with_state(const registry::impl& m, F&& f) {
 
 }  // namespace
 
-bool registry::visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const {
-    const auto call = [&](const snapshot_entry* e) { f(e->val); };
-    // The text as given is tried first: if it equals some key's canonical
-    // text, it is that key (canonical text parses back to the same
-    // segments), so a hit is always right.
-    if (impl_->leaves.visit(key, call)) return true;
-    auto path = key_path::parse(key);
-    if (!path || path->str() == key) return false;
-    return impl_->leaves.visit(path->str(), call);
-}
-
 bool registry::visit_value(std::string_view key, detail::function_ref<void(const value&)> f,
                            composites with) const {
     auto path = key_path::parse(key);

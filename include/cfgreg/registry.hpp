@@ -275,13 +275,13 @@ class registry {
     struct impl;
 
   private:
-    // `key` is not a leaf's canonical text: canonicalize it, then try the leaf and
-    // the arrays and tables assembled from the leaves under it.
+    // read<T> once the map has missed `key` as given: the leaf or the table or array
+    // that visit_value finds, or the failure that says why there is none.
     template <class T>
     result<T> read_slow(std::string_view key) const {
         std::optional<result<T>> out;
-        const bool found = visit_leaf(key, [&](const value& v) { out.emplace(convert<T>(v)); });
-        if (!found) {
+        if (!visit_value(key, [&](const value& v) { out.emplace(convert<T>(v)); })) {
+            // An invalid key or a missing one; or, if a write came in since, the value.
             auto composite = lookup_composite(key);
             if (!composite) return composite.error();
             out.emplace(convert<T>(*composite));
@@ -316,10 +316,9 @@ class registry {
         return ok;
     }
 
-    bool visit_leaf(std::string_view key, detail::function_ref<void(const value&)> f) const;
     // Whether visit_value builds a table or an array to pass to `f`, or only reports it.
     enum class composites { built, skipped };
-    // The path of get and contains once the map has missed `key` as given: true when
+    // The path of get, read and contains once the map has missed `key` as given: true when
     // `key` names a leaf (`f` gets it) or a table or an array (`f` gets it if `with`
     // says built). Unlike read_slow it builds no error text, so that a missing key
     // costs a parse of `key` and a binary search.
